@@ -1,0 +1,3 @@
+module cphpurchase
+
+go 1.26
