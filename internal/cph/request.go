@@ -7,22 +7,22 @@ package cph
 // API page defines it. Required integers are pointers so that "missing" and "zero" stay apart: a
 // zero count is a different mistake from a forgotten one, and the error should say which.
 type PurchaseRequest struct {
-	ServerName            string         `json:"server_name"`
-	ServerModelName       string         `json:"server_model_name"`
-	PhoneModelName        string         `json:"phone_model_name"`
-	ImageID               string         `json:"image_id"`
-	Count                 *int           `json:"count"`
-	KeypairName           string         `json:"keypair_name,omitempty"`
-	Ports                 []Port         `json:"ports,omitempty"`
-	ExtendParam           *ExtendParam   `json:"extend_param"`
-	TenantVPCID           string         `json:"tenant_vpc_id"`
-	NICs                  []NIC          `json:"nics"`
-	PublicIP              *PublicIP      `json:"public_ip"`
-	PhoneCountPerIP       *int           `json:"phone_count_per_ip,omitempty"`
-	PhoneDataVolume       *DataVolume    `json:"phone_data_volume,omitempty"`
-	ServerShareDataVolume *DataVolume    `json:"server_share_data_volume,omitempty"`
-	BandWidth             *BandWidth     `json:"band_width"`
-	AvailabilityZone      string         `json:"availability_zone,omitempty"`
+	ServerName            string       `json:"server_name"`
+	ServerModelName       string       `json:"server_model_name"`
+	PhoneModelName        string       `json:"phone_model_name"`
+	ImageID               string       `json:"image_id"`
+	Count                 *int         `json:"count"`
+	KeypairName           string       `json:"keypair_name,omitempty"`
+	Ports                 []Port       `json:"ports,omitempty"`
+	ExtendParam           *ExtendParam `json:"extend_param"`
+	TenantVPCID           string       `json:"tenant_vpc_id"`
+	NICs                  []NIC        `json:"nics"`
+	PublicIP              *PublicIP    `json:"public_ip"`
+	PhoneCountPerIP       *int         `json:"phone_count_per_ip,omitempty"`
+	PhoneDataVolume       *DataVolume  `json:"phone_data_volume,omitempty"`
+	ServerShareDataVolume *DataVolume  `json:"server_share_data_volume,omitempty"`
+	BandWidth             *BandWidth   `json:"band_width"`
+	AvailabilityZone      string       `json:"availability_zone,omitempty"`
 }
 
 // Port is an application port that CPH forwards to the cloud phones.
