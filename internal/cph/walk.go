@@ -328,7 +328,7 @@ func numberProblem(t reflect.Type, s string) string {
 		if _, err := strconv.ParseInt(s, 10, t.Bits()); err != nil {
 			lo := int64(-1) << (t.Bits() - 1)
 			return "must be an integer between " + strconv.FormatInt(lo, 10) + " and " +
-				strconv.FormatInt(-(lo + 1), 10) + ", got " + shorten(s)
+				strconv.FormatInt(-(lo+1), 10) + ", got " + shorten(s)
 		}
 		return ""
 	default: // unsigned
