@@ -1,0 +1,65 @@
+package cph
+
+import (
+	"slices"
+	"testing"
+)
+
+// apiExample is the request of the API page's "Example Requests" (seed/000_91cefa11f3ce0b30.txt),
+// verbatim: a purchase the API documents as valid must pass decoding and validation.
+const apiExample = `{ "server_name" : "cph-kertus-1110", "server_model_name" : "physical.kg1.4xlarge.cp", "phone_model_name" : "kg1.cp.c20.d64SSD.e1v1", "image_id" : "20060220200717f201120a2300000e91", "count" : 1, "keypair_name" : "keypair", "ports" : [ { "name" : "myServer1", "listen_port" : 20000, "internet_accessible" : "false" }, { "name" : "myServer2", "listen_port" : 20001, "internet_accessible" : "true" } ], "extend_param" : { "charging_mode" : 0, "period_type" : 2, "period_num" : 1, "is_auto_pay" : 0 }, "tenant_vpc_id" : "fca063f6-b942-42a8-9004-e5545f58d6a2", "nics" : [ { "subnet_id" : "f1cbfc37-eb42-4357-a0ec-9e4f11950908" } ], "public_ip" : { "eip" : { "type" : "5_bgp" } }, "band_width" : { "band_width_share_type" : 0, "band_width_size" : 300, "band_width_charge_mode" : 1 } }`
+
+// exampleRequest returns a fresh decoded copy of apiExample for a test to change.
+func exampleRequest(t testing.TB) *PurchaseRequest {
+	t.Helper()
+	r, err := DecodePurchaseRequest([]byte(apiExample))
+	if err != nil {
+		t.Fatalf("the API page's example does not decode: %v", err)
+	}
+	return r
+}
+
+func intp(n int) *int       { return &n }
+func strp(s string) *string { return &s }
+func boolp(b bool) *bool    { return &b }
+func errLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	es, ok := err.(FieldErrors)
+	if !ok {
+		return []string{"not FieldErrors: " + err.Error()}
+	}
+	return fieldLines(es)
+}
+
+func fieldLines(es FieldErrors) []string {
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.String()
+	}
+	return out
+}
+
+// sameLines compares want and got line by line, reporting both in full on a difference.
+func sameLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("got %d errors:\n\t%s\nwant %d:\n\t%s",
+			len(got), joinLines(got), len(want), joinLines(want))
+	}
+}
+
+func joinLines(ls []string) string {
+	s := ""
+	for i, l := range ls {
+		if i > 0 {
+			s += "\n\t"
+		}
+		s += l
+	}
+	return s
+}
