@@ -1,0 +1,47 @@
+package tasks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// Keys names every Redis key of ours, in one place, as asynq's internal/base does for its own.
+//
+// Every key carries the results stream's name as a Redis Cluster hash tag, so the ledger, the dead
+// letters and the stream live in one slot and one Lua script can change them together: the ledger's
+// "succeeded" and the stream's single succeeded entry are written atomically or not at all. The
+// fleet buys at most CPH_RATE_LIMIT orders a second, so one slot is never the bottleneck.
+type Keys struct {
+	stream string
+	tag    string
+}
+
+// NewKeys returns the key names for the given results stream (RESULTS_STREAM).
+func NewKeys(resultsStream string) Keys {
+	return Keys{stream: resultsStream, tag: "{" + resultsStream + "}"}
+}
+
+// Stream is the results stream: one entry per terminal result.
+func (k Keys) Stream() string { return k.stream }
+
+// Ledger is the hash that records one idempotency key's purchase: state, owner, attempts, result.
+// The idempotency key is hashed so that any key (up to 128 bytes, any characters) makes a tidy name.
+func (k Keys) Ledger(idempotencyKey string) string {
+	return k.tag + ":ledger:" + digest(idempotencyKey)
+}
+
+// DeadLetter is the durable dead-letter record of one task: asynq's archive trims itself at 10,000
+// tasks, this record is never trimmed.
+func (k Keys) DeadLetter(taskID string) string { return k.tag + ":dlq:" + taskID }
+
+// DeadLetterIndex is a sorted set of dead-lettered task ids, scored by the time they failed.
+func (k Keys) DeadLetterIndex() string { return k.tag + ":dlq" }
+
+// RateLimit is the key of the fleet-wide purchase rate limiter.
+func (k Keys) RateLimit() string { return k.tag + ":ratelimit:purchase" }
+
+// digest is a short, stable, printable form of s.
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}

@@ -1,0 +1,85 @@
+// Package tasks is the purchase pipeline on asynq: the purchase order and its task, enqueueing,
+// the handler with its exactly-once ledger, results, dead letters and replay. It builds on
+// internal/cph and knows nothing of command lines.
+package tasks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+
+	"cphpurchase/internal/cph"
+)
+
+// TypePurchase is the asynq task type of a purchase order.
+const TypePurchase = "cph:server:purchase"
+
+// MaxOrderBytes bounds a purchase order's encoded size. A real order is well under 4 KiB; the bound
+// keeps a malformed or hostile payload from costing memory at enqueue and in the handler.
+const MaxOrderBytes = 64 << 10
+
+// MaxKeyBytes bounds an idempotency key (CONTRACT.md).
+const MaxKeyBytes = 128
+
+// Order is a purchase order, the task payload of CONTRACT.md.
+type Order struct {
+	// IdempotencyKey names the purchase: one key buys at most once. Derived when empty.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	ProjectID      string `json:"project_id,omitempty"`
+	// Request is the body of the purchase call, exactly as the API defines it.
+	Request *cph.PurchaseRequest `json:"request"`
+	// Metadata travels with the order into its result, for the producer's own bookkeeping.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// DecodeOrder decodes an order strictly: unknown fields, wrong types and malformed JSON are
+// cph.FieldErrors naming their JSON path. It does not validate the rules; see Order.Validate.
+func DecodeOrder(data []byte) (*Order, error) {
+	if len(data) > MaxOrderBytes {
+		return nil, cph.FieldErrors{{Path: "(root)", Message: fmt.Sprintf("order is %d bytes, more than the limit of %d", len(data), MaxOrderBytes)}}
+	}
+	var o Order
+	if err := cph.DecodeStrict(data, "", &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// Validate checks the whole order and returns every violation at once, or nil.
+func (o *Order) Validate() error {
+	var errs cph.FieldErrors
+	if len(o.IdempotencyKey) > MaxKeyBytes {
+		errs.Add("idempotency_key", "must be at most %d bytes, got %d", MaxKeyBytes, len(o.IdempotencyKey))
+	}
+	if !utf8.ValidString(o.IdempotencyKey) {
+		errs.Add("idempotency_key", "must be valid UTF-8")
+	}
+	if o.ProjectID == "" {
+		errs.Add("project_id", "is required (set it in the order, with --project-id or with CPH_PROJECT_ID)")
+	}
+	if o.Request == nil {
+		errs.Add("request", "is required")
+	} else {
+		errs = append(errs, o.Request.Validate()...)
+	}
+	return errs.Err()
+}
+
+// Key returns the idempotency key: the given one, or one derived from the project id and the
+// canonical form of the request, so that the same purchase submitted twice buys once.
+func (o *Order) Key() string {
+	if o.IdempotencyKey != "" {
+		return o.IdempotencyKey
+	}
+	// encoding/json writes struct fields in declaration order and omits what is empty, so two
+	// orders that mean the same purchase encode the same, whatever their source's layout.
+	canonical, _ := json.Marshal(o.Request)
+	sum := sha256.Sum256(append([]byte(o.ProjectID+"\x00"), canonical...))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// TaskID is the asynq task id of the order with idempotency key key. Deriving it from the key lets
+// asynq itself refuse a second task for the same purchase while the first one exists.
+func TaskID(key string) string { return "cph-" + digest(key) }

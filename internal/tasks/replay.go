@@ -1,0 +1,51 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+)
+
+// ErrNotFound means there is no such dead letter, task or key.
+var ErrNotFound = errors.New("not found")
+
+// Replay enqueues a dead-lettered order afresh, with the producer's full retry budget, and drops
+// its dead letter. asynq's own RunTask would keep the spent retry count, so the archived task is
+// deleted and a new one takes its id. The ledger still guards the key: a replayed order that was
+// bought after all is not bought again, and one whose last call had no answer is reconciled first.
+func (p *Producer) Replay(ctx context.Context, dls *DeadLetters, insp *asynq.Inspector, taskID string) (EnqueueResult, error) {
+	dl, ok, err := dls.Get(ctx, taskID)
+	if err != nil {
+		return EnqueueResult{}, err
+	}
+	if !ok {
+		return EnqueueResult{}, fmt.Errorf("dead letter %s: %w", taskID, ErrNotFound)
+	}
+	if len(dl.Payload) == 0 {
+		return EnqueueResult{}, fmt.Errorf("dead letter %s has no payload to replay (it was not JSON or too large); delete it instead", taskID)
+	}
+	queue := dl.Queue
+	if queue == "" {
+		queue = p.cfg.Queue
+	}
+	if err := insp.DeleteTask(queue, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return EnqueueResult{}, fmt.Errorf("replay %s: remove the archived task: %w", taskID, err)
+	}
+	if err := p.cfg.Ledger.Reopen(ctx, dl.IdempotencyKey); err != nil {
+		return EnqueueResult{}, fmt.Errorf("replay %s: %w", taskID, err)
+	}
+	opts := append(p.options(taskID), asynq.Queue(queue))
+	res := EnqueueResult{TaskID: taskID, IdempotencyKey: dl.IdempotencyKey, Queue: queue, Status: EnqueueEnqueued}
+	if _, err := p.cfg.Client.EnqueueContext(ctx, asynq.NewTask(TypePurchase, dl.Payload), opts...); err != nil {
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return res, fmt.Errorf("replay %s: %w", taskID, err)
+		}
+		res.Status = EnqueueDuplicate // replayed already, and still in flight
+	}
+	if _, err := dls.Delete(ctx, taskID); err != nil {
+		return res, fmt.Errorf("replay %s: enqueued, but the dead letter could not be dropped: %w", taskID, err)
+	}
+	return res, nil
+}
