@@ -76,7 +76,7 @@ func (w *walker) value(tok json.Token, t reflect.Type, path string) error {
 		}
 		return w.object(tok, path, func(key string) (jsonField, bool) {
 			if msg := mapKeyProblem(t.Key(), key); msg != "" {
-				w.errs.Add(fieldPath(path, key), "%s", msg)
+				w.add(fieldPath(path, key), "%s", msg)
 			}
 			return jsonField{typ: t.Elem()}, true
 		})
@@ -108,7 +108,7 @@ func (w *walker) value(tok json.Token, t reflect.Type, path string) error {
 			return w.skip(tok)
 		}
 		if msg := numberProblem(t, string(n)); msg != "" {
-			w.errs.Add(path, "%s", msg)
+			w.add(path, "%s", msg)
 		}
 		return nil
 	default:
@@ -144,7 +144,7 @@ func (w *walker) quotedScalar(tok json.Token, t reflect.Type, path string) error
 		bad = !validNumberLiteral(s) || numberProblem(t, s) != ""
 	}
 	if bad {
-		w.errs.Add(path, "must be a string holding %s, got %s", scalarName(t), quote(s))
+		w.add(path, "must be a string holding %s, got %s", scalarName(t), quote(s))
 	}
 	return nil
 }
@@ -172,13 +172,13 @@ func (w *walker) object(tok json.Token, path string, field func(key string) (jso
 		}
 		p := fieldPath(path, key)
 		if seen[key] {
-			w.errs.Add(p, "duplicate field")
+			w.add(p, "duplicate field")
 		}
 		seen[key] = true
 		f, ok := field(key)
 		switch {
 		case !ok:
-			w.errs.Add(p, "unknown field")
+			w.add(p, "unknown field")
 			err = w.skip(vt)
 		case f.asString:
 			err = w.quotedScalar(vt, f.typ, p)
@@ -214,7 +214,7 @@ func (w *walker) array(tok json.Token, elem reflect.Type, path string) error {
 func (w *walker) bytes(tok json.Token, path string) error {
 	s := tok.(string)
 	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-		w.errs.Add(path, "must be a base64 string, got %s", quote(s))
+		w.add(path, "must be a base64 string, got %s", quote(s))
 	}
 	return nil
 }
@@ -263,9 +263,15 @@ func (w *walker) structFields(t reflect.Type) map[string]jsonField {
 	return f
 }
 
+// add records a problem at path; the empty path, of a document decoded without a prefix, is
+// written as (root).
+func (w *walker) add(path, format string, args ...any) {
+	w.errs.Add(pathOrRoot(path), format, args...)
+}
+
 // mismatch records a value of the wrong JSON type, as "must be an integer, got string".
 func (w *walker) mismatch(path, want string, tok json.Token) {
-	w.errs.Add(path, "must be %s, got %s", want, jsonKind(tok))
+	w.add(path, "must be %s, got %s", want, jsonKind(tok))
 }
 
 // jsonKind names the JSON type of a value by its first token.
