@@ -19,7 +19,8 @@ import (
 //
 // Problems come back as FieldErrors, all of them, in document order, each with the JSON path
 // of the offending value (request.ports[1].listen_port) under prefix; an error about the whole
-// document has the path prefix, or "(root)" when prefix is empty. Byte positions count from 1.
+// document has the path prefix, or "(root)" when prefix is empty. A byte position counts from 1
+// and names the offending byte; input that ends too early is reported at its length.
 // v is written only when there is no problem. null is accepted for any field and leaves it at
 // its zero value, as with json.Unmarshal; whether a field is required is for validation to say.
 //

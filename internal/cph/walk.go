@@ -30,6 +30,7 @@ type walker struct {
 // syntax check, but the walker must not trust that blindly.
 var errTokens = errors.New("unexpected token")
 
+// token reads the next token.
 func (w *walker) token() (json.Token, error) {
 	return w.dec.Token()
 }
@@ -71,9 +72,6 @@ func (w *walker) value(tok json.Token, t reflect.Type, path string) error {
 			return f, ok
 		})
 	case reflect.Map:
-		if !validMapKey(t.Key()) {
-			return w.skip(tok) // json.Unmarshal reports what it cannot decode
-		}
 		return w.object(tok, path, func(key string) (jsonField, bool) {
 			if msg := mapKeyProblem(t.Key(), key); msg != "" {
 				w.add(fieldPath(path, key), "%s", msg)
@@ -338,13 +336,8 @@ func numberProblem(t reflect.Type, s string) string {
 		}
 		return ""
 	default: // unsigned
-		if strings.ContainsAny(s, ".eE") {
+		if strings.ContainsAny(s, "-.eE") {
 			return "must be a non-negative integer, got " + shorten(s)
-		}
-		if strings.HasPrefix(s, "-") {
-			if _, err := strconv.ParseInt(s, 10, 64); err == nil && s != "-0" {
-				return "must be a non-negative integer, got " + shorten(s)
-			}
 		}
 		if _, err := strconv.ParseUint(s, 10, t.Bits()); err != nil {
 			hi := uint64(1)<<(t.Bits()-1)<<1 - 1
@@ -354,24 +347,19 @@ func numberProblem(t reflect.Type, s string) string {
 	}
 }
 
-// validMapKey reports whether the strict decoder knows how encoding/json reads keys of type k.
-func validMapKey(k reflect.Type) bool {
-	switch k.Kind() {
-	case reflect.String,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return !reflect.PointerTo(k).Implements(textUnmarshalerType)
-	}
-	return false
-}
-
-// mapKeyProblem says why key cannot be a key of type k, or "" when it can.
+// mapKeyProblem says why key cannot be a key of type k, or "" when it can. Only integer keys
+// are checked here: string keys take anything, and keys of other types (a TextUnmarshaler, or
+// a type encoding/json cannot use as a key) are left to json.Unmarshal.
 func mapKeyProblem(k reflect.Type, key string) string {
-	if k.Kind() == reflect.String {
+	if reflect.PointerTo(k).Implements(textUnmarshalerType) {
 		return ""
 	}
-	if numberProblem(k, key) != "" {
-		return "key " + quote(key) + " must be " + numberKindName(k.Kind())
+	switch k.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if numberProblem(k, key) != "" {
+			return "key " + quote(key) + " must be " + numberKindName(k.Kind())
+		}
 	}
 	return ""
 }
