@@ -314,34 +314,45 @@ type (
 	genericUnexportedEmbedded struct {
 		U string `json:"u"`
 	}
+	// textKey is a map key that encoding/json reads with UnmarshalText.
+	textKey string
 	generic struct {
 		GenericEmbedded
 		genericUnexportedEmbedded
-		Clash   int               `json:"clash"` // shallower than GenericEmbedded.Clash: wins
-		I8      int8              `json:"i8"`
-		U16     uint16            `json:"u16"`
-		F32     float32           `json:"f32"`
-		F64     float64           `json:"f64"`
-		B       bool              `json:"b"`
-		PP      **int             `json:"pp"`
-		In      *genericInner     `json:"in"`
-		List    []genericInner    `json:"list"`
-		Arr     [2]int            `json:"arr"`
-		Meta    map[string]string `json:"meta"`
-		IntKeys map[int]bool      `json:"int_keys"`
-		Raw     json.RawMessage   `json:"raw"`
-		Any     any               `json:"any"`
-		Bytes   []byte            `json:"bytes"`
-		Num     json.Number       `json:"num"`
-		Quoted  int               `json:"quoted,string"`
-		QBool   bool              `json:"qbool,string"`
-		When    time.Time         `json:"when"`
-		Skipped string            `json:"-"`
-		Dash    string            `json:"-,"`
+		Clash   int                      `json:"clash"` // shallower than GenericEmbedded.Clash: wins
+		I8      int8                     `json:"i8"`
+		U16     uint16                   `json:"u16"`
+		F32     float32                  `json:"f32"`
+		F64     float64                  `json:"f64"`
+		B       bool                     `json:"b"`
+		PP      **int                    `json:"pp"`
+		In      *genericInner            `json:"in"`
+		List    []genericInner           `json:"list"`
+		Arr     [2]int                   `json:"arr"`
+		Meta    map[string]string        `json:"meta"`
+		IntKeys map[int]bool             `json:"int_keys"`
+		TxtKeys map[textKey]genericInner `json:"txt_keys"`
+		Raw     json.RawMessage          `json:"raw"`
+		Any     any                      `json:"any"`
+		Bytes   []byte                   `json:"bytes"`
+		Num     json.Number              `json:"num"`
+		Quoted  int                      `json:"quoted,string"`
+		QBool   bool                     `json:"qbool,string"`
+		When    time.Time                `json:"when"`
+		Skipped string                   `json:"-"`
+		Dash    string                   `json:"-,"`
 		NoTag   string
 		private string //nolint:unused // must not be decodable
 	}
 )
+
+func (k *textKey) UnmarshalText(b []byte) error {
+	if string(b) == "bad" {
+		return errors.New("bad key")
+	}
+	*k = textKey(b)
+	return nil
+}
 
 func TestDecodeStrictGenericTypes(t *testing.T) {
 	for _, tc := range []struct {
@@ -378,6 +389,10 @@ func TestDecodeStrictGenericTypes(t *testing.T) {
 			"int_keys.1: must be a boolean, got number",
 			"meta.k: must be a string, got object",
 		}},
+		{"map values are checked whatever the key type", `{"txt_keys": {"a": {"n": 1}, "b": {"m": 1}}}`,
+			[]string{"txt_keys.b.m: unknown field"}},
+		{"text map keys are judged by UnmarshalText", `{"txt_keys": {"bad": {"n": 1}}}`,
+			[]string{`(root): cannot decode: bad key`}},
 		{"bad base64", `{"bytes": "!!"}`, []string{`bytes: must be a base64 string, got "!!"`}},
 		{"quoted wrong", `{"quoted": 12, "qbool": "yes"}`, []string{
 			"quoted: must be a string holding an integer, got number",
