@@ -342,7 +342,8 @@ type (
 		Skipped string                   `json:"-"`
 		Dash    string                   `json:"-,"`
 		NoTag   string
-		private string //nolint:unused // must not be decodable
+		//lint:ignore U1000 present to show that an unexported field is not decodable
+		private string
 	}
 )
 
