@@ -341,8 +341,8 @@ type (
 		When    time.Time                `json:"when"`
 		Skipped string                   `json:"-"`
 		//lint:ignore SA5008 encoding/json documents "-," as the name "-"; the test checks that rule
-		Dash    string                   `json:"-,"`
-		NoTag   string
+		Dash  string `json:"-,"`
+		NoTag string
 		//lint:ignore U1000 present to show that an unexported field is not decodable
 		private string
 	}
