@@ -13,13 +13,15 @@ import (
 // DecodeStrict decodes the JSON document data into v, a non-nil pointer, like json.Unmarshal,
 // but refuses what json.Unmarshal lets through: unknown fields (json.Unmarshal drops them, and
 // with them a misspelt "is_auto_pay"), keys that differ from a field's JSON name in case only,
-// keys given twice, values of the wrong JSON type, integers written as 1.5 or 1e2 or outside the
-// type's range, invalid UTF-8, and anything after the value. A purchase that is not exactly what
-// its author meant must not spend money.
+// keys given twice (json.Unmarshal keeps the last), invalid UTF-8 (it substitutes U+FFFD) and
+// anything after the value. A purchase that is not exactly what its author meant must not
+// spend money. Values of the wrong JSON type, and integers written as 1.5 or 1e2 or outside the
+// type's range, are refused by both, but json.Unmarshal reports only the first, without a path.
 //
 // Problems come back as FieldErrors, all of them, in document order, each with the JSON path
 // of the offending value (request.ports[1].listen_port) under prefix; an error about the whole
-// document has the path prefix, or "(root)" when prefix is empty. Byte positions count from 1.
+// document has the path prefix, or "(root)" when prefix is empty. A byte position counts from 1
+// and names the offending byte; input that ends too early is reported at its length.
 // v is written only when there is no problem. null is accepted for any field and leaves it at
 // its zero value, as with json.Unmarshal; whether a field is required is for validation to say.
 //

@@ -2,6 +2,7 @@ package cph
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -54,12 +55,5 @@ func sameLines(t *testing.T, got, want []string) {
 }
 
 func joinLines(ls []string) string {
-	s := ""
-	for i, l := range ls {
-		if i > 0 {
-			s += "\n\t"
-		}
-		s += l
-	}
-	return s
+	return strings.Join(ls, "\n\t")
 }

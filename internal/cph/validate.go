@@ -11,7 +11,8 @@ import (
 // value given, e.g. "request.count: must be between 1 and 10, got 11". It checks only what the
 // API documents: a request that passes can still be refused by the API (an unknown flavor, a
 // subnet outside the VPC), but one that fails would surely be refused, or buy something else.
-// It returns nil when r is valid.
+// It returns nil when r is valid; use its Err method where an error is wanted, since a nil
+// FieldErrors stored in an error interface is not a nil error.
 func (r *PurchaseRequest) Validate() FieldErrors {
 	var c checker
 	if r == nil {

@@ -30,6 +30,7 @@ type walker struct {
 // syntax check, but the walker must not trust that blindly.
 var errTokens = errors.New("unexpected token")
 
+// token reads the next token.
 func (w *walker) token() (json.Token, error) {
 	return w.dec.Token()
 }
@@ -71,12 +72,9 @@ func (w *walker) value(tok json.Token, t reflect.Type, path string) error {
 			return f, ok
 		})
 	case reflect.Map:
-		if !validMapKey(t.Key()) {
-			return w.skip(tok) // json.Unmarshal reports what it cannot decode
-		}
 		return w.object(tok, path, func(key string) (jsonField, bool) {
 			if msg := mapKeyProblem(t.Key(), key); msg != "" {
-				w.errs.Add(fieldPath(path, key), "%s", msg)
+				w.add(fieldPath(path, key), "%s", msg)
 			}
 			return jsonField{typ: t.Elem()}, true
 		})
@@ -108,7 +106,7 @@ func (w *walker) value(tok json.Token, t reflect.Type, path string) error {
 			return w.skip(tok)
 		}
 		if msg := numberProblem(t, string(n)); msg != "" {
-			w.errs.Add(path, "%s", msg)
+			w.add(path, "%s", msg)
 		}
 		return nil
 	default:
@@ -144,7 +142,7 @@ func (w *walker) quotedScalar(tok json.Token, t reflect.Type, path string) error
 		bad = !validNumberLiteral(s) || numberProblem(t, s) != ""
 	}
 	if bad {
-		w.errs.Add(path, "must be a string holding %s, got %s", scalarName(t), quote(s))
+		w.add(path, "must be a string holding %s, got %s", scalarName(t), quote(s))
 	}
 	return nil
 }
@@ -172,13 +170,13 @@ func (w *walker) object(tok json.Token, path string, field func(key string) (jso
 		}
 		p := fieldPath(path, key)
 		if seen[key] {
-			w.errs.Add(p, "duplicate field")
+			w.add(p, "duplicate field")
 		}
 		seen[key] = true
 		f, ok := field(key)
 		switch {
 		case !ok:
-			w.errs.Add(p, "unknown field")
+			w.add(p, "unknown field")
 			err = w.skip(vt)
 		case f.asString:
 			err = w.quotedScalar(vt, f.typ, p)
@@ -214,7 +212,7 @@ func (w *walker) array(tok json.Token, elem reflect.Type, path string) error {
 func (w *walker) bytes(tok json.Token, path string) error {
 	s := tok.(string)
 	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-		w.errs.Add(path, "must be a base64 string, got %s", quote(s))
+		w.add(path, "must be a base64 string, got %s", quote(s))
 	}
 	return nil
 }
@@ -263,9 +261,15 @@ func (w *walker) structFields(t reflect.Type) map[string]jsonField {
 	return f
 }
 
+// add records a problem at path; the empty path, of a document decoded without a prefix, is
+// written as (root).
+func (w *walker) add(path, format string, args ...any) {
+	w.errs.Add(pathOrRoot(path), format, args...)
+}
+
 // mismatch records a value of the wrong JSON type, as "must be an integer, got string".
 func (w *walker) mismatch(path, want string, tok json.Token) {
-	w.errs.Add(path, "must be %s, got %s", want, jsonKind(tok))
+	w.add(path, "must be %s, got %s", want, jsonKind(tok))
 }
 
 // jsonKind names the JSON type of a value by its first token.
@@ -332,13 +336,8 @@ func numberProblem(t reflect.Type, s string) string {
 		}
 		return ""
 	default: // unsigned
-		if strings.ContainsAny(s, ".eE") {
+		if strings.ContainsAny(s, "-.eE") {
 			return "must be a non-negative integer, got " + shorten(s)
-		}
-		if strings.HasPrefix(s, "-") {
-			if _, err := strconv.ParseInt(s, 10, 64); err == nil && s != "-0" {
-				return "must be a non-negative integer, got " + shorten(s)
-			}
 		}
 		if _, err := strconv.ParseUint(s, 10, t.Bits()); err != nil {
 			hi := uint64(1)<<(t.Bits()-1)<<1 - 1
@@ -348,24 +347,19 @@ func numberProblem(t reflect.Type, s string) string {
 	}
 }
 
-// validMapKey reports whether the strict decoder knows how encoding/json reads keys of type k.
-func validMapKey(k reflect.Type) bool {
-	switch k.Kind() {
-	case reflect.String,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return !reflect.PointerTo(k).Implements(textUnmarshalerType)
-	}
-	return false
-}
-
-// mapKeyProblem says why key cannot be a key of type k, or "" when it can.
+// mapKeyProblem says why key cannot be a key of type k, or "" when it can. Only integer keys
+// are checked here: string keys take anything, and keys of other types (a TextUnmarshaler, or
+// a type encoding/json cannot use as a key) are left to json.Unmarshal.
 func mapKeyProblem(k reflect.Type, key string) string {
-	if k.Kind() == reflect.String {
+	if reflect.PointerTo(k).Implements(textUnmarshalerType) {
 		return ""
 	}
-	if numberProblem(k, key) != "" {
-		return "key " + quote(key) + " must be " + numberKindName(k.Kind())
+	switch k.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if numberProblem(k, key) != "" {
+			return "key " + quote(key) + " must be " + numberKindName(k.Kind())
+		}
 	}
 	return ""
 }
