@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -58,7 +59,7 @@ const (
 // Validate reports options that New would refuse, so that a command line can report them as a
 // usage error instead of a panic.
 func (o Options) Validate() error {
-	var errs []error
+	var errs []string
 	rates := []struct {
 		name string
 		v    float64
@@ -70,29 +71,29 @@ func (o Options) Validate() error {
 	sum := 0.0
 	for _, r := range rates {
 		if !validRate(r.v) {
-			errs = append(errs, fmt.Errorf("%s must be between 0 and 1, got %v", r.name, r.v))
+			errs = append(errs, fmt.Sprintf("%s must be between 0 and 1, got %v", r.name, r.v))
 		}
 		sum += r.v
 	}
 	if sum > 1+1e-9 {
-		errs = append(errs, fmt.Errorf("fault rates add up to %v, more than 1", sum))
+		errs = append(errs, fmt.Sprintf("fault rates add up to %v, more than 1", sum))
 	}
 	if o.RateLimit < 0 || math.IsNaN(o.RateLimit) || math.IsInf(o.RateLimit, 0) {
-		errs = append(errs, fmt.Errorf("rate limit must be 0 (unlimited) or positive, got %v", o.RateLimit))
+		errs = append(errs, fmt.Sprintf("rate limit must be 0 (unlimited) or positive, got %v", o.RateLimit))
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"latency", o.Latency}, {"retry-after", o.RetryAfter}, {"hang-for", o.HangFor}, {"token TTL", o.TokenTTL}} {
 		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", d.name, d.v))
+			errs = append(errs, fmt.Sprintf("%s must not be negative, got %v", d.name, d.v))
 		}
 	}
 	if o.IAMUser != "" && o.IAMPassword == "" {
-		errs = append(errs, errors.New("an IAM user needs an IAM password"))
+		errs = append(errs, "an IAM user needs an IAM password")
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("cphsim: invalid options: %w", err)
+	if len(errs) > 0 {
+		return errors.New("cphsim: invalid options: " + strings.Join(errs, "; "))
 	}
 	return nil
 }
