@@ -36,20 +36,23 @@ const (
 	numFaultKinds = iota
 )
 
-var faultNames = [numFaultKinds]string{
-	FaultNone:             "none",
-	FaultThrottle:         "throttle",
-	FaultFailBeforeCommit: "fail_before_commit",
-	FaultFailAfterCommit:  "fail_after_commit",
-	FaultHangAfterCommit:  "hang_after_commit",
-	FaultDropAfterCommit:  "drop_after_commit",
-	FaultReject:           "reject",
-}
-
 // String returns the snake_case name used in JSON and on the command line.
 func (k FaultKind) String() string {
-	if k >= 0 && int(k) < len(faultNames) {
-		return faultNames[k]
+	switch k {
+	case FaultNone:
+		return "none"
+	case FaultThrottle:
+		return "throttle"
+	case FaultFailBeforeCommit:
+		return "fail_before_commit"
+	case FaultFailAfterCommit:
+		return "fail_after_commit"
+	case FaultHangAfterCommit:
+		return "hang_after_commit"
+	case FaultDropAfterCommit:
+		return "drop_after_commit"
+	case FaultReject:
+		return "reject"
 	}
 	return fmt.Sprintf("FaultKind(%d)", int(k))
 }
@@ -67,9 +70,9 @@ func (k FaultKind) Commits() bool {
 // ParseFaultKind is the inverse of String, so that recorded calls and stats read back from the
 // debug routes of a separate cphsim process decode into the same values.
 func ParseFaultKind(s string) (FaultKind, error) {
-	for k, name := range faultNames {
-		if name == s {
-			return FaultKind(k), nil
+	for k := range FaultKind(numFaultKinds) {
+		if k.String() == s {
+			return k, nil
 		}
 	}
 	return 0, fmt.Errorf("cphsim: unknown fault kind %q", s)

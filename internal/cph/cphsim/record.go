@@ -9,12 +9,14 @@ import (
 // Call is the record of one API call, kept so that tests can assert what a worker actually sent
 // and what it was told.
 type Call struct {
-	Time       time.Time `json:"time"` // when it arrived, by Options.Now
-	Method     string    `json:"method"`
-	Path       string    `json:"path"`
-	ProjectID  string    `json:"project_id,omitempty"`
-	ServerName string    `json:"server_name,omitempty"` // purchase calls with a readable body
-	RequestID  string    `json:"request_id"`
+	Time      time.Time `json:"time"` // when it arrived, by Options.Now
+	Method    string    `json:"method"`
+	Path      string    `json:"path"`
+	ProjectID string    `json:"project_id,omitempty"`
+	// ServerName is the purchase's server_name, the list's server_name filter, or the name of the
+	// server fetched.
+	ServerName string `json:"server_name,omitempty"`
+	RequestID  string `json:"request_id"`
 	// Status is the HTTP status answered; 0 when no response was written (a dropped connection,
 	// the simulator was down, or the client went away first).
 	Status int    `json:"status"`
@@ -49,7 +51,7 @@ type Order struct {
 // without walking every Call.
 type Stats struct {
 	Calls         int `json:"calls"`          // every API call
-	PurchaseCalls int `json:"purchase_calls"` // every POST to the purchase route
+	PurchaseCalls int `json:"purchase_calls"` // every POST to the purchase route (except while down)
 	Orders        int `json:"orders"`         // committed orders
 	Servers       int `json:"servers"`        // servers created by committed orders, listed or not
 	// Throttled counts 429 answers: random or decided throttling plus rate-limit violations.
