@@ -78,6 +78,9 @@ func NewHandler(cfg HandlerConfig) *Handler {
 	return &Handler{cfg: cfg, now: time.Now}
 }
 
+// busyRecheck is the longest a copy of an order waits before it looks at a busy key again.
+const busyRecheck = 2 * time.Second
+
 // leaseMargin is the time a holder keeps for writing its outcome after its work is cut off.
 const leaseMargin = 15 * time.Second
 
@@ -160,7 +163,9 @@ func (a *attempt) run(ctx context.Context) error {
 		h.cfg.Observer.Outcome("duplicate", "")
 		return fmt.Errorf("order already dead-lettered: %w", asynq.SkipRetry)
 	case ClaimBusy:
-		wait := max(claim.LeaseUntil.Sub(h.now()), time.Second)
+		// Come back soon rather than at the lease's end: the holder usually finishes in well under
+		// its lease, and then the key is terminal and the copy ends without a call.
+		wait := min(max(claim.LeaseUntil.Sub(h.now()), 100*time.Millisecond), busyRecheck)
 		a.log.Info().Time("lease_until", claim.LeaseUntil).Msg("another worker holds this key: waiting")
 		h.cfg.Observer.Outcome("busy", "")
 		return retryUncounted(fmt.Errorf("another worker holds the key until %s", claim.LeaseUntil.UTC().Format(time.RFC3339)), wait)

@@ -229,10 +229,12 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'failed' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'pending')
 redis.call('HDEL', KEYS[1], 'result')
 redis.call('HINCRBY', KEYS[1], 'run', 1)
+redis.call('HSET', KEYS[1], 'attempts', 0)
 return 1
 `)
 
-// Reopen makes a failed key pending again for a replay. A "posting" mark survives: a replayed
+// Reopen makes a failed key pending again for a replay, with its count of purchase calls back at
+// zero: a replay has a fresh budget. A "posting" mark survives: a replayed
 // ambiguous order is reconciled before anything is bought.
 func (l *Ledger) Reopen(ctx context.Context, key string) error {
 	if err := reopenScript.Run(ctx, l.rdb, []string{l.keys.Ledger(key)}).Err(); err != nil {

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"cphpurchase/internal/cph"
+)
+
+// config is the worker's configuration: CONTRACT.md's environment, each variable also a flag of
+// the same meaning; a flag given on the command line wins.
+type config struct {
+	RedisURL        string
+	Endpoint        string
+	ProjectID       string
+	Token           cph.Secret
+	TokenFile       string
+	IAMEndpoint     string
+	IAMUsername     string
+	IAMPassword     cph.Secret
+	IAMDomain       string
+	RateLimit       int
+	Timeout         time.Duration
+	Concurrency     int
+	Queue           string
+	RetryBaseDelay  time.Duration
+	RetryMaxDelay   time.Duration
+	ResultsStream   string
+	HTTPAddr        string
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	ReconcileGrace  time.Duration
+	Embedded        bool
+}
+
+// env reads environment variables into defaults, remembering the first malformed one.
+type env struct {
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+func (e *env) str(name, def string) string {
+	if v, ok := e.lookup(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *env) int(name string, def int) int {
+	v := e.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a whole number", name, v))
+		return def
+	}
+	return n
+}
+
+func (e *env) duration(name string, def time.Duration) time.Duration {
+	v := e.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a duration (e.g. 30s, 5m)", name, v))
+		return def
+	}
+	return d
+}
+
+// secretValue is a pflag.Value for a secret: --help and errors never show it.
+type secretValue struct{ s *cph.Secret }
+
+func (v secretValue) String() string     { return v.s.String() }
+func (v secretValue) Set(s string) error { *v.s = cph.Secret(s); return nil }
+func (v secretValue) Type() string       { return "string" }
+
+// bindFlags defines the flags on fs with defaults from the environment.
+func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool)) error {
+	e := &env{lookup: lookup}
+	fs.StringVar(&c.RedisURL, "redis-url", e.str("REDIS_URL", ""), "Redis, as redis://[user:pass@]host:port/db, rediss://, redis-sentinel:// or redis-cluster:// (REDIS_URL)")
+	fs.StringVar(&c.Endpoint, "cph-endpoint", e.str("CPH_ENDPOINT", ""), "base URL of the CPH API (CPH_ENDPOINT)")
+	fs.StringVar(&c.ProjectID, "project-id", e.str("CPH_PROJECT_ID", ""), "project of orders that name none; scope of IAM tokens (CPH_PROJECT_ID)")
+	c.Token = cph.Secret(e.str("CPH_TOKEN", ""))
+	fs.Var(secretValue{&c.Token}, "cph-token", "a static X-Auth-Token; prefer the environment, a flag shows in ps (CPH_TOKEN)")
+	fs.StringVar(&c.TokenFile, "cph-token-file", e.str("CPH_TOKEN_FILE", ""), "file holding the X-Auth-Token, re-read when it changes (CPH_TOKEN_FILE)")
+	fs.StringVar(&c.IAMEndpoint, "iam-endpoint", e.str("IAM_ENDPOINT", ""), "IAM endpoint to obtain and refresh tokens (IAM_ENDPOINT)")
+	fs.StringVar(&c.IAMUsername, "iam-username", e.str("IAM_USERNAME", ""), "IAM user name (IAM_USERNAME)")
+	c.IAMPassword = cph.Secret(e.str("IAM_PASSWORD", ""))
+	fs.Var(secretValue{&c.IAMPassword}, "iam-password", "IAM password; prefer the environment (IAM_PASSWORD)")
+	fs.StringVar(&c.IAMDomain, "iam-domain", e.str("IAM_DOMAIN", ""), "IAM account (domain) name (IAM_DOMAIN)")
+	fs.IntVar(&c.RateLimit, "rate-limit", e.int("CPH_RATE_LIMIT", 5), "purchase calls per second, summed over every worker on this Redis (CPH_RATE_LIMIT)")
+	fs.DurationVar(&c.Timeout, "timeout", e.duration("CPH_TIMEOUT", 30*time.Second), "timeout of one purchase call (CPH_TIMEOUT)")
+	fs.IntVar(&c.Concurrency, "concurrency", e.int("WORKER_CONCURRENCY", 10), "handlers in this process (WORKER_CONCURRENCY)")
+	fs.StringVar(&c.Queue, "queue", e.str("PURCHASE_QUEUE", "cph-purchase"), "asynq queue (PURCHASE_QUEUE)")
+	fs.DurationVar(&c.RetryBaseDelay, "retry-base-delay", e.duration("RETRY_BASE_DELAY", time.Second), "first backoff between attempts (RETRY_BASE_DELAY)")
+	fs.DurationVar(&c.RetryMaxDelay, "retry-max-delay", e.duration("RETRY_MAX_DELAY", 5*time.Minute), "largest backoff between attempts (RETRY_MAX_DELAY)")
+	fs.StringVar(&c.ResultsStream, "results-stream", e.str("RESULTS_STREAM", "cph:purchase:results"), "Redis stream of terminal results (RESULTS_STREAM)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", e.str("HTTP_ADDR", "127.0.0.1:9464"), "address of /healthz, /readyz and /metrics; empty: none (HTTP_ADDR)")
+	fs.StringVar(&c.LogLevel, "log-level", e.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SHUTDOWN_TIMEOUT", 40*time.Second), "on SIGTERM, how long in-flight purchases may finish before they are handed back (SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.ReconcileGrace, "reconcile-grace", e.duration("RECONCILE_GRACE", time.Minute), "after a purchase call with no answer, how long its servers may take to be listed (RECONCILE_GRACE)")
+	fs.BoolVar(&c.Embedded, "embedded", false, "run with an in-process Redis and CPH simulator, for trying the system; never for production")
+	return errors.Join(e.errs...)
+}
+
+// check refuses a configuration that cannot work, saying what to set.
+func (c *config) check() error {
+	var errs []string
+	if !c.Embedded {
+		if c.RedisURL == "" {
+			errs = append(errs, "REDIS_URL is not set: point it at Redis (redis://host:6379/0), or try the system with --embedded")
+		}
+		if c.Endpoint == "" {
+			errs = append(errs, "CPH_ENDPOINT is not set: the CPH API's base URL, e.g. https://cph.cn-east-3.myhuaweicloud.com")
+		}
+		sources := 0
+		for _, set := range []bool{c.Token != "", c.TokenFile != "", c.IAMEndpoint != "" || c.IAMUsername != ""} {
+			if set {
+				sources++
+			}
+		}
+		switch {
+		case sources == 0:
+			errs = append(errs, "no credentials: set CPH_TOKEN, CPH_TOKEN_FILE, or IAM_ENDPOINT with IAM_USERNAME, IAM_PASSWORD and IAM_DOMAIN")
+		case sources > 1:
+			errs = append(errs, "more than one credential source: set only one of CPH_TOKEN, CPH_TOKEN_FILE and IAM_*")
+		}
+	}
+	if c.RateLimit < 1 {
+		errs = append(errs, fmt.Sprintf("CPH_RATE_LIMIT must be at least 1, got %d", c.RateLimit))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Sprintf("WORKER_CONCURRENCY must be at least 1, got %d", c.Concurrency))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, "CPH_TIMEOUT must be positive")
+	}
+	if c.RetryBaseDelay <= 0 || c.RetryMaxDelay < c.RetryBaseDelay {
+		errs = append(errs, "RETRY_BASE_DELAY must be positive and at most RETRY_MAX_DELAY")
+	}
+	if c.Queue == "" || c.ResultsStream == "" {
+		errs = append(errs, "PURCHASE_QUEUE and RESULTS_STREAM must not be empty")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		errs = append(errs, fmt.Sprintf("LOG_FORMAT must be json or console, got %q", c.LogFormat))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// tokenSource builds the one credential source the configuration names.
+func (c *config) tokenSource() (cph.TokenSource, error) {
+	switch {
+	case c.Token != "":
+		return cph.StaticToken(c.Token), nil
+	case c.TokenFile != "":
+		return cph.NewFileToken(c.TokenFile), nil
+	default:
+		return cph.NewIAMToken(cph.IAMConfig{
+			Endpoint: c.IAMEndpoint, Username: c.IAMUsername, Password: c.IAMPassword,
+			Domain: c.IAMDomain, ProjectID: c.ProjectID,
+		})
+	}
+}
+
+func osLookup(name string) (string, bool) { return os.LookupEnv(name) }

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"cphpurchase/internal/cph"
+	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/tasks"
+)
+
+func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole story end to end on an in-process Redis and CPH simulator",
+		Long: `demo starts an embedded worker (in-process Redis and CPH simulator, nothing installed) and
+walks through what the product promises: orders bought, an invalid order dead-lettered with its
+field errors, a throttled order bought after backing off, an order whose answer was lost found by
+reconciliation instead of being bought twice, a duplicate refused, the results stream, and a dead
+letter replayed after its cause was fixed. It takes well under a minute.`,
+		Example: "  worker demo\n  make demo",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDemo(cmd.Context(), stdout, stderr)
+		},
+	}
+}
+
+// demoOrder is a valid order for one server named name, paid automatically.
+func demoOrder(name string, count int) *tasks.Order {
+	var req cph.PurchaseRequest
+	_ = json.Unmarshal([]byte(fmt.Sprintf(`{
+		"server_name": %q, "server_model_name": "physical.kg1.4xlarge.cp",
+		"phone_model_name": "kg1.cp.c20.d64SSD.e1v1", "image_id": "20060220200717f201120a2300000e91",
+		"count": %d, "ports": [{"name": "web", "listen_port": 20000, "internet_accessible": "false"}],
+		"extend_param": {"charging_mode": 0, "period_type": 2, "period_num": 1, "is_auto_pay": 1},
+		"tenant_vpc_id": "fca063f6-b942-42a8-9004-e5545f58d6a2",
+		"nics": [{"subnet_id": "f1cbfc37-eb42-4357-a0ec-9e4f11950908"}],
+		"public_ip": {"eip": {"type": "5_bgp"}},
+		"band_width": {"band_width_share_type": 0, "band_width_size": 300, "band_width_charge_mode": 1}}`, name, count)), &req)
+	return &tasks.Order{IdempotencyKey: "demo/" + name, Request: &req, Metadata: map[string]string{"batch": "demo"}}
+}
+
+// demoScript is the simulator's behaviour in the demo: which call of which order fails how.
+type demoScript struct{ inArrears atomic.Bool }
+
+func (d *demoScript) decide(c cphsim.PurchaseCall) cphsim.Fault {
+	switch {
+	case c.ServerName == "demo-throttled" && c.Seq <= 2:
+		return cphsim.Fault{Kind: cphsim.FaultThrottle}
+	case c.ServerName == "demo-lost-answer" && c.Seq == 1:
+		return cphsim.Fault{Kind: cphsim.FaultDropAfterCommit}
+	case c.ServerName == "demo-arrears" && d.inArrears.Load():
+		return cphsim.Fault{Kind: cphsim.FaultReject, Code: "CPS.0006"}
+	}
+	return cphsim.Fault{Kind: cphsim.FaultNone}
+}
+
+func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
+	start := time.Now()
+	say := func(format string, args ...any) { fmt.Fprintf(stdout, "==> "+format+"\n", args...) }
+	script := &demoScript{}
+	script.inArrears.Store(true)
+
+	cfg := config{
+		Embedded: true, RateLimit: 5, Timeout: 3 * time.Second, Concurrency: 10, Queue: "cph-purchase",
+		RetryBaseDelay: 300 * time.Millisecond, RetryMaxDelay: 2 * time.Second, ResultsStream: "cph:purchase:results",
+		LogLevel: "error", LogFormat: "console", ShutdownTimeout: 5 * time.Second, ReconcileGrace: time.Second,
+	}
+	emb, err := startEmbedded(&cfg, cphsim.Options{Decide: script.decide, RetryAfter: time.Second})
+	if err != nil {
+		return err
+	}
+	defer emb.Close()
+	say("Started an in-process Redis (%s) and CPH simulator (%s): nothing is bought for real.", cfg.RedisURL, cfg.Endpoint)
+	log, _ := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	w, err := newWorker(cfg, log)
+	if err != nil {
+		return err
+	}
+	wctx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- w.run(wctx) }()
+	defer func() { stopWorker(); <-workerDone }()
+	say("Started a worker: %d handlers, fleet-wide rate limit %d purchases/s.", cfg.Concurrency, cfg.RateLimit)
+
+	opt, _ := tasks.ParseRedisURL(cfg.RedisURL)
+	rdb := tasks.NewRedisClient(opt)
+	defer rdb.Close()
+	keys := tasks.NewKeys(cfg.ResultsStream)
+	ledger := tasks.NewLedger(rdb, keys, 0)
+	dls := tasks.NewDeadLetters(rdb, keys)
+	client := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	producer := tasks.NewProducer(tasks.ProducerConfig{Client: client, Ledger: ledger, Queue: cfg.Queue, MaxRetry: 5})
+
+	orders := []*tasks.Order{
+		demoOrder("demo-web", 1), demoOrder("demo-farm", 3), demoOrder("demo-throttled", 1),
+		demoOrder("demo-lost-answer", 1), demoOrder("demo-arrears", 1),
+	}
+	say("Enqueueing %d orders (as `enqueue submit` does):", len(orders))
+	for _, o := range orders {
+		o.ProjectID = cfg.ProjectID
+		res, err := producer.Enqueue(ctx, o)
+		if err != nil {
+			return err
+		}
+		printJSON(stdout, res)
+	}
+
+	say("Submitting demo-web again: the same idempotency key buys once.")
+	res, err := producer.Enqueue(ctx, orders[0])
+	if err != nil {
+		return err
+	}
+	printJSON(stdout, res)
+
+	bad := demoOrder("demo-invalid", 11)
+	bad.ProjectID = cfg.ProjectID
+	bad.Request.Ports[0].Name = "adb"
+	say("An order with count 11 and a port named adb: enqueue refuses it with every broken rule...")
+	if _, err := producer.Enqueue(ctx, bad); err != nil {
+		fmt.Fprintln(stdout, indent(err.Error()))
+	}
+	say("...and when a producer skips validation, the worker dead-letters it without calling the API.")
+	payload, _ := json.Marshal(bad)
+	if _, err := client.EnqueueContext(ctx, asynq.NewTask(tasks.TypePurchase, payload),
+		asynq.Queue(cfg.Queue), asynq.TaskID(tasks.TaskID(bad.Key()))); err != nil {
+		return err
+	}
+
+	keysToWait := []string{bad.Key()}
+	for _, o := range orders {
+		keysToWait = append(keysToWait, o.Key())
+	}
+	say("Waiting for every order to end (demo-throttled is refused twice with 429; demo-lost-answer's answer is dropped after the order was placed)...")
+	if err := waitTerminal(ctx, ledger, keysToWait, 45*time.Second); err != nil {
+		return err
+	}
+
+	say("The results stream (`enqueue results`), one terminal result per order:")
+	if err := printStream(ctx, rdb, cfg.ResultsStream, stdout); err != nil {
+		return err
+	}
+
+	list, err := dls.List(ctx, 0, 100)
+	if err != nil {
+		return err
+	}
+	say("Dead letters (`enqueue dlq list`): %d", len(list))
+	for _, d := range list {
+		fmt.Fprintf(stdout, "    %s  %-9s  %s\n", d.TaskID, d.Class, firstLine(d.Error.Message))
+	}
+
+	say("The account is topped up; replaying the rejected order (`enqueue dlq replay`).")
+	script.inArrears.Store(false)
+	arrears := orders[4]
+	rep, err := producer.Replay(ctx, dls, insp, tasks.TaskID(arrears.Key()))
+	if err != nil {
+		return err
+	}
+	printJSON(stdout, rep)
+	if err := waitTerminal(ctx, ledger, []string{arrears.Key()}, 30*time.Second); err != nil {
+		return err
+	}
+	e, _, _ := ledger.Get(ctx, arrears.Key())
+	fmt.Fprintln(stdout, indent(string(e.Result)))
+
+	st := emb.sim.Stats()
+	say("The simulator saw %d purchase calls and placed %d orders for %d orders submitted; per server name:", st.PurchaseCalls, st.Orders, len(orders))
+	twice := 0
+	for _, o := range orders {
+		n := len(emb.sim.OrdersFor(o.Request.ServerName))
+		if n > 1 {
+			twice++
+		}
+		fmt.Fprintf(stdout, "    %-18s %d order(s)\n", o.Request.ServerName, n)
+	}
+	if twice > 0 {
+		return fmt.Errorf("demo: %d orders were bought more than once", twice)
+	}
+	say("Nothing was bought twice. Demo finished in %s.", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// waitTerminal polls the ledger until every key has a terminal result.
+func waitTerminal(ctx context.Context, ledger *tasks.Ledger, keys []string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for _, k := range keys {
+		for {
+			e, ok, err := ledger.Get(ctx, k)
+			if err != nil {
+				return err
+			}
+			if ok && (e.State == "succeeded" || e.State == "failed") {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("demo: order %s did not end within %s", k, limit)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func printStream(ctx context.Context, rdb redis.UniversalClient, stream string, w io.Writer) error {
+	return tasks.ReadResults(ctx, rdb, stream, "", false, func(e tasks.StreamEntry) error {
+		printJSON(w, e.Result)
+		return nil
+	})
+}
+
+func printJSON(w io.Writer, v any) {
+	b, _ := json.Marshal(v)
+	fmt.Fprintln(w, "    "+string(b))
+}
+
+func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

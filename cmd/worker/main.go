@@ -1,0 +1,106 @@
+// Command worker processes purchase orders from the queue: it validates each order, buys the CPH
+// servers exactly once under a fleet-wide rate limit, publishes one terminal result per order and
+// dead-letters what cannot succeed. See the README for configuration and operation.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"cphpurchase/internal/cph/cphsim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(execute(ctx, os.Args[1:], os.Stdout, os.Stderr, osLookup))
+}
+
+// execute runs the command line and returns the exit code: 0 done, 1 failed, 2 bad usage or
+// configuration.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	cmd, err := newRootCmd(stdout, stderr, lookup)
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return 2
+	}
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		if _, ok := err.(usageError); ok {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// usageError is a configuration or command-line mistake: exit code 2.
+type usageError struct{ error }
+
+func newRootCmd(stdout, stderr io.Writer, lookup func(string) (string, bool)) (*cobra.Command, error) {
+	var cfg config
+	root := &cobra.Command{
+		Use:   "worker",
+		Short: "Process CPH purchase orders from the queue, exactly once per order",
+		Long: `worker processes purchase orders from the asynq queue: it validates each order, calls
+POST /v2/{project_id}/cloud-phone/servers under a fleet-wide rate limit, retries what is safe to
+retry, publishes one terminal result per order to the results stream and dead-letters what cannot
+succeed. Every setting is an environment variable and a flag of the same meaning; flags win.`,
+		Example: `  # Against real services
+  REDIS_URL=redis://127.0.0.1:6379/0 CPH_ENDPOINT=https://cph.cn-east-3.myhuaweicloud.com \
+    CPH_PROJECT_ID=0b1c... CPH_TOKEN_FILE=/run/secrets/cph-token worker
+
+  # Try it with nothing installed: in-process Redis and CPH simulator
+  worker --embedded
+
+  # The whole story in under a minute
+  worker demo`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), cfg, stdout, stderr, cphsim.Options{})
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	if err := bindFlags(root.Flags(), &cfg, lookup); err != nil {
+		return nil, err
+	}
+	root.AddCommand(newDemoCmd(stdout, stderr))
+	return root, nil
+}
+
+// serve runs one worker until ctx ends.
+func serve(ctx context.Context, cfg config, stdout, stderr io.Writer, simOpts cphsim.Options) error {
+	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return usageError{err}
+	}
+	if cfg.Embedded {
+		emb, err := startEmbedded(&cfg, simOpts)
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		fmt.Fprintf(stdout, "REDIS_URL=%s\nCPH_ENDPOINT=%s\n", cfg.RedisURL, cfg.Endpoint)
+		log.Warn().Str("redis_url", cfg.RedisURL).Str("cph_endpoint", cfg.Endpoint).
+			Msg("embedded mode: in-process Redis and CPH simulator, for trying the system, never for production; point enqueue at this REDIS_URL")
+	}
+	if err := cfg.check(); err != nil {
+		return usageError{err}
+	}
+	w, err := newWorker(cfg, log)
+	if err != nil {
+		return usageError{err}
+	}
+	return w.run(ctx)
+}

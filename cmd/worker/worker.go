@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"cphpurchase/internal/cph"
+	"cphpurchase/internal/tasks"
+)
+
+// worker is one worker process: an asynq server running the purchase handler, and the HTTP
+// endpoints for probes.
+type worker struct {
+	cfg config
+	log zerolog.Logger
+	rdb redis.UniversalClient
+	srv *asynq.Server
+	// handler is the purchase handler; it serves every task of the queue, so that a task of a
+	// foreign type becomes an invalid dead letter instead of retrying forever.
+	handler *tasks.Handler
+	http    *http.Server
+}
+
+// newWorker wires a worker from a checked configuration.
+func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
+	opt, err := tasks.ParseRedisURL(cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := cfg.tokenSource()
+	if err != nil {
+		return nil, err
+	}
+	api, err := cph.NewClient(cfg.Endpoint, tokens, cph.ClientOptions{Timeout: cfg.Timeout, UserAgent: "cph-purchase-worker"})
+	if err != nil {
+		return nil, err
+	}
+	rdb := tasks.NewRedisClient(opt)
+	keys := tasks.NewKeys(cfg.ResultsStream)
+	hostname, _ := os.Hostname()
+	log = log.With().Str("worker", fmt.Sprintf("%s:%d", hostname, os.Getpid())).Logger()
+	handler := tasks.NewHandler(tasks.HandlerConfig{
+		API:              api,
+		Ledger:           tasks.NewLedger(rdb, keys, 0),
+		RateLimiter:      tasks.NewRateLimiter(rdb, keys, cfg.RateLimit),
+		Queue:            cfg.Queue,
+		DefaultProjectID: cfg.ProjectID,
+		CallTimeout:      cfg.Timeout,
+		ReconcileGrace:   cfg.ReconcileGrace,
+		Logger:           log,
+	})
+	policy := tasks.RetryPolicy{BaseDelay: cfg.RetryBaseDelay, MaxDelay: cfg.RetryMaxDelay}
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:     cfg.Concurrency,
+		Queues:          map[string]int{cfg.Queue: 1},
+		RetryDelayFunc:  policy.Delay,
+		IsFailure:       tasks.IsFailure,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		// Retries and throttled orders come back on time rather than up to 5 s (asynq's default) late.
+		DelayedTaskCheckInterval: time.Second,
+		Logger:                   asynqLogger{log.With().Str("component", "asynq").Logger()},
+		LogLevel:                 asynqLevel(log.GetLevel()),
+	})
+	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler}
+	if cfg.HTTPAddr != "" {
+		w.http = &http.Server{Addr: cfg.HTTPAddr, Handler: healthMux(rdb), ReadHeaderTimeout: 10 * time.Second}
+	}
+	return w, nil
+}
+
+// run processes the queue until ctx ends (SIGTERM, SIGINT), then stops taking tasks and lets the
+// ones in flight finish within the shutdown timeout; asynq hands back what is still running, and
+// the ledger makes sure that a purchase call cut off there is reconciled, not repeated.
+func (w *worker) run(ctx context.Context) error {
+	defer w.rdb.Close()
+	if w.http != nil {
+		ln, err := net.Listen("tcp", w.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("HTTP_ADDR %s: %w", w.cfg.HTTPAddr, err)
+		}
+		go func() {
+			if err := w.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				w.log.Error().Err(err).Msg("health endpoint stopped")
+			}
+		}()
+		w.log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz and /readyz")
+	}
+	if err := w.rdb.Ping(ctx).Err(); err != nil {
+		w.log.Warn().Err(err).Msg("Redis is not reachable yet; the worker keeps trying and is not ready until it is")
+	}
+	if err := w.srv.Start(w.handler); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	w.log.Info().Str("queue", w.cfg.Queue).Int("concurrency", w.cfg.Concurrency).Int("rate_limit", w.cfg.RateLimit).Msg("worker started")
+	<-ctx.Done()
+	w.log.Info().Dur("shutdown_timeout", w.cfg.ShutdownTimeout).Msg("shutting down: no new tasks; in-flight purchases may finish")
+	w.srv.Shutdown()
+	if w.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = w.http.Shutdown(sctx)
+	}
+	w.log.Info().Msg("stopped")
+	return nil
+}
