@@ -13,8 +13,11 @@ import (
 // A secret that ends up in a log line, an error or a result by mistake therefore leaks nothing;
 // Reveal is the one way to the value, for the code that sends it.
 //
-// fmt cannot call methods on unexported struct fields, so a struct that keeps a Secret in an
-// unexported field needs its own Format method (the token sources and Client have one).
+// One gap remains: fmt cannot call methods on unexported struct fields. It prints their raw value,
+// and it follows an unexported pointer once when the verb does not fit a pointer (%s, %q). Keep a
+// Secret, or a struct that holds one such as IAMConfig, in an exported field. The token sources of
+// this package keep theirs two pointers away from any field a caller can hold, and have Format
+// methods of their own.
 type Secret string
 
 // redacted is what a non-empty Secret prints as.
