@@ -206,7 +206,7 @@ func decodeAnswer(ans *answer, out any) error {
 		return &Error{
 			Class: ClassAmbiguous, HTTPStatus: ans.status, Sent: true, Err: err,
 			RequestID: sanitize(ans.header.Get("X-Request-Id"), maxRequestIDLen),
-			Message:   "unreadable answer: " + err.Error() + ": " + excerpt(ans.body),
+			Message:   sanitize("unreadable answer: "+err.Error()+": "+excerpt(ans.body), maxMessageLen),
 		}
 	}
 	return nil
