@@ -46,7 +46,7 @@ func ParseError(status int, header http.Header, body []byte) *Error {
 		e.Message = statusMessage(status)
 	}
 	if e.RequestID == "" {
-		e.RequestID = sanitize(header.Get("X-Request-Id"), maxRequestIDLen)
+		e.RequestID = headerRequestID(header)
 	}
 	e.Class, e.Throttled = classify(status, e.Code)
 	e.RetryAfter = parseRetryAfter(header.Get("Retry-After"), time.Now())

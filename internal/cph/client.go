@@ -108,10 +108,15 @@ func (c *Client) Purchase(ctx context.Context, projectID string, req *PurchaseRe
 		return nil, err
 	}
 	if out.OrderID == "" {
-		return nil, &Error{
-			Class: ClassAmbiguous, HTTPStatus: ans.status, RequestID: out.RequestID, Sent: true,
-			Message: "answer has no order_id: the order may exist",
+		e := &Error{
+			Class: ClassAmbiguous, HTTPStatus: ans.status, Sent: true,
+			RequestID: sanitize(out.RequestID, maxRequestIDLen),
+			Message:   "answer has no order_id: the order may exist",
 		}
+		if e.RequestID == "" {
+			e.RequestID = headerRequestID(ans.header)
+		}
+		return nil, e
 	}
 	return &out, nil
 }
@@ -205,7 +210,7 @@ func decodeAnswer(ans *answer, out any) error {
 	if err := json.Unmarshal(ans.body, out); err != nil {
 		return &Error{
 			Class: ClassAmbiguous, HTTPStatus: ans.status, Sent: true, Err: err,
-			RequestID: sanitize(ans.header.Get("X-Request-Id"), maxRequestIDLen),
+			RequestID: headerRequestID(ans.header),
 			Message:   sanitize("unreadable answer: "+err.Error()+": "+excerpt(ans.body), maxMessageLen),
 		}
 	}

@@ -169,6 +169,11 @@ func TestPurchaseOutcomes(t *testing.T) {
 			want:    wantError{class: ClassAmbiguous, sent: true, status: 200, message: "order_id", requestID: "rq-2"},
 		},
 		{
+			name:    "200 without order_id, request id in the header",
+			handler: func(*testing.T) http.HandlerFunc { return respond(200, `{}`, "X-Request-Id", "hdr-2") },
+			want:    wantError{class: ClassAmbiguous, sent: true, status: 200, message: "order_id", requestID: "hdr-2"},
+		},
+		{
 			name:    "200 unparsable",
 			handler: func(*testing.T) http.HandlerFunc { return respond(200, `{"order_id":`, "X-Request-Id", "hdr-3") },
 			want:    wantError{class: ClassAmbiguous, sent: true, status: 200, message: "unreadable", requestID: "hdr-3"},

@@ -169,6 +169,11 @@ func sanitize(s string, limit int) string {
 	return strings.TrimRight(out[:max(cut, 0)], " ") + ellipsis
 }
 
+// headerRequestID is the request id a gateway puts in the X-Request-Id header, sanitised.
+func headerRequestID(h http.Header) string {
+	return sanitize(h.Get("X-Request-Id"), maxRequestIDLen)
+}
+
 // statusMessage is the message of an error answer whose body said nothing.
 func statusMessage(status int) string {
 	if t := http.StatusText(status); t != "" {

@@ -80,7 +80,9 @@ func tokenError(ctx context.Context, err error) *Error {
 // send makes one HTTP attempt under the per-attempt timeout and reads the whole answer. Without
 // an answer it returns an *Error classified by whether the request was completely written, which
 // httptrace's WroteRequest tells: a request the server has not fully received cannot have been
-// acted on, one it has may have been.
+// acted on, one it has may have been. WroteRequest fires once the request is in the connection's
+// write buffer, just before the final flush, so a flush that then fails is reported as sent: the
+// error leans to ambiguous, never to a retry of something that arrived.
 func (c *Client) send(ctx context.Context, tok Secret, method, path string, query url.Values, body []byte) (*answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -108,7 +110,7 @@ func (c *Client) send(ctx context.Context, tok Secret, method, path string, quer
 		// A success whose body broke off: whatever it said, the request was processed.
 		e := transportError(fmt.Errorf("reading the answer: %w", err), true)
 		e.HTTPStatus = resp.StatusCode
-		e.RequestID = sanitize(resp.Header.Get("X-Request-Id"), maxRequestIDLen)
+		e.RequestID = headerRequestID(resp.Header)
 		return nil, e
 	}
 	// An error answer whose body broke off is still classified by its status.
