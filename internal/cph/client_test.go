@@ -17,7 +17,6 @@ import (
 	"time"
 )
 
-func intp(v int) *int { return &v }
 
 func testPurchaseRequest() *PurchaseRequest {
 	return &PurchaseRequest{
