@@ -17,7 +17,6 @@ import (
 	"time"
 )
 
-
 func testPurchaseRequest() *PurchaseRequest {
 	return &PurchaseRequest{
 		ServerName:      "batch-17",
