@@ -3,6 +3,7 @@ package cph
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,10 +69,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return nil, refused
 }
 
-// tokenError reports a TokenSource failure: nothing was sent. A caller whose ctx ended is told so
-// (retryable); any other failure is ClassAuth.
+// tokenError reports a TokenSource failure: nothing was sent. A caller whose ctx ended, or whose
+// token source is only unavailable for now (ErrTokenUnavailable), is told to retry; any other
+// failure is ClassAuth.
 func tokenError(ctx context.Context, err error) *Error {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(err, ErrTokenUnavailable) {
 		return &Error{Class: ClassRetryable, Message: "request not sent: no token: " + err.Error(), Err: err}
 	}
 	return &Error{Class: ClassAuth, Message: "no token: " + err.Error(), Err: err}

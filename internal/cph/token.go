@@ -18,6 +18,11 @@ type TokenSource interface {
 	Invalidate(tok Secret)
 }
 
+// ErrTokenUnavailable marks a token-source failure that says nothing about the credentials: IAM
+// unreachable, throttled or failing. The call was not sent, and may be retried later; any other
+// token failure means the credentials themselves are wrong.
+var ErrTokenUnavailable = errors.New("token source unavailable")
+
 // StaticToken serves one fixed token (CPH_TOKEN). It cannot refresh: when the API refuses it, the
 // Client's retry gets the same token, fails again, and reports ClassAuth, which is the truth.
 func StaticToken(tok Secret) TokenSource { return &staticToken{tok: &tok} }

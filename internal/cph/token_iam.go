@@ -192,7 +192,7 @@ func (s *iamToken) fetch(ctx context.Context) (Secret, time.Time, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("cph: IAM token: %w", err)
+		return "", time.Time{}, fmt.Errorf("cph: IAM token: %w: %w", ErrTokenUnavailable, err)
 	}
 	defer resp.Body.Close()
 	// A body that breaks off is only a shorter body: the token is in a header, the expiry has a
@@ -223,6 +223,9 @@ func (s *iamToken) answerError(resp *http.Response, body []byte) error {
 	msg += ": " + b.message
 	if id := b.requestID; id != "" {
 		msg += " (request " + id + ")"
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		return fmt.Errorf("%s: %w", msg, ErrTokenUnavailable)
 	}
 	return errors.New(msg)
 }
