@@ -119,13 +119,13 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 	return usageErrorf("unknown command %q", args[0])
 }
 
-// noArgs refuses positional arguments. An argument that reads as a duration most likely followed
-// --wait, whose value must be attached with "=".
-func noArgs(_ *cobra.Command, args []string) error {
+// noArgs refuses positional arguments. On a command with --wait, an argument that reads as a
+// duration most likely was meant as its value, which must be attached with "=".
+func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return nil
 	}
-	if _, err := time.ParseDuration(args[0]); err == nil {
+	if _, err := time.ParseDuration(args[0]); err == nil && cmd.Flags().Lookup("wait") != nil {
 		return usageErrorf("unexpected argument %q (a --wait duration goes after '=': --wait=%s)", args[0], args[0])
 	}
 	return usageErrorf("unexpected argument %q", args[0])
