@@ -55,7 +55,8 @@ func newTestRedis(t testing.TB) *testRedis {
 // cleanup deletes this test's keys: its own and asynq's for its queue.
 func (tr *testRedis) cleanup(t testing.TB) {
 	ctx := context.Background()
-	for _, pattern := range []string{"{" + tr.stream + "}*", tr.stream, "asynq:{" + tr.queue + "}*"} {
+	// redis_rate prefixes its keys with "rate:".
+	for _, pattern := range []string{"{" + tr.stream + "}*", "rate:{" + tr.stream + "}*", tr.stream, "asynq:{" + tr.queue + "}*"} {
 		iter := tr.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
 		for iter.Next(ctx) {
 			tr.rdb.Del(ctx, iter.Val())

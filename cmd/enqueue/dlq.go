@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"cphpurchase/internal/tasks"
+)
+
+const dlqLong = `Work the dead letters: the orders that could not succeed, each with the reason, kept until an
+operator replays or deletes them (asynq's own archive trims itself; these records do not).
+
+A dead letter is named by its task id (cph-…) or by its order's idempotency key. Classes:
+  invalid    the order breaks the API's rules; no call was made
+  rejected   the API refused it with an error code (arrears, quota, bad value)
+  auth       the token was refused even after a refresh
+  exhausted  retries ran out; the order was not placed
+  ambiguous  the order may have been placed and could not be confirmed: check before replaying`
+
+const dlqExample = `  # What failed, and why
+  enqueue dlq list
+  enqueue dlq show cph-3f2a9c0d5e6b7a8190a1b2c3d4e5f607
+
+  # Replay the orders that failed on authentication, once the token is fixed
+  enqueue dlq replay --all --class auth
+
+  # Drop the orders that will never be valid
+  enqueue dlq delete --all --class invalid`
+
+func (a *app) dlqCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "dlq",
+		Short:   "List, show, replay and delete dead letters",
+		Long:    dlqLong,
+		Example: dlqExample,
+		Args:    unknownCommand,
+		RunE:    showHelp,
+		// cobra's own default, which SuggestionsFor does not apply by itself.
+		SuggestionsMinimumDistance: 2,
+	}
+	cmd.AddCommand(a.dlqListCmd(), a.dlqShowCmd(), a.dlqReplayCmd(), a.dlqDeleteCmd())
+	return cmd
+}
+
+// dlqItem is one line of dlq list: enough to decide, without the payload.
+type dlqItem struct {
+	TaskID         string           `json:"task_id"`
+	IdempotencyKey string           `json:"idempotency_key"`
+	Class          tasks.ErrorClass `json:"class"`
+	Error          string           `json:"error"`
+	Code           string           `json:"code,omitempty"`
+	Attempts       int              `json:"attempts"`
+	FailedAt       time.Time        `json:"failed_at"`
+}
+
+func (a *app) dlqListCmd() *cobra.Command {
+	var (
+		class string
+		limit int
+	)
+	cmd := &cobra.Command{
+		Use:   "list [--class C] [--limit N]",
+		Short: "List dead letters as JSON lines, oldest first",
+		Long: `List dead letters as JSON lines, oldest first:
+{"task_id","idempotency_key","class","error","code","attempts","failed_at"}.`,
+		Example: `  # Every dead letter
+  enqueue dlq list
+
+  # The first 20 refused by the API, with their error codes
+  enqueue dlq list --class rejected --limit 20 | jq -r '[.task_id, .code, .error] | @tsv'`,
+		Args: noArgs,
+		RunE: operation(func(cmd *cobra.Command, _ []string) error {
+			if err := checkClass(class); err != nil {
+				return err
+			}
+			if limit < 0 {
+				return usageErrorf("--limit must be at least 0, got %d", limit)
+			}
+			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
+				return eachDeadLetter(ctx, b.dls, class, limit, func(d tasks.DeadLetter) error {
+					item := dlqItem{TaskID: d.TaskID, IdempotencyKey: d.IdempotencyKey, Class: d.Class, Attempts: d.Attempts, FailedAt: d.FailedAt}
+					if d.Error != nil {
+						item.Error, item.Code = d.Error.Message, d.Error.Code
+					}
+					return printJSON(a.stdout, item)
+				})
+			})
+		}),
+	}
+	cmd.Flags().StringVar(&class, "class", "", "only this class: "+classList)
+	cmd.Flags().IntVar(&limit, "limit", 0, "print at most this many (0: all)")
+	return cmd
+}
+
+func (a *app) dlqShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one dead letter in full, its order included",
+		Long: `Show one dead letter in full: the error with its class, code and field errors, the attempts,
+and the order as it was enqueued. An order holds no secret: tokens and passwords are worker
+configuration, never part of an order.`,
+		Example: `  enqueue dlq show cph-3f2a9c0d5e6b7a8190a1b2c3d4e5f607
+
+  # The order alone, to fix and submit again under a new key
+  enqueue dlq show batch-2026-11/row-17 | jq .payload > fixed.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: operation(func(cmd *cobra.Command, args []string) error {
+			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
+				d, err := findDeadLetter(ctx, b.dls, args[0])
+				if err != nil {
+					return err
+				}
+				return printJSON(a.stdout, d)
+			})
+		}),
+	}
+}
+
+func (a *app) dlqReplayCmd() *cobra.Command {
+	var sel selection
+	cmd := &cobra.Command{
+		Use:   "replay ID…|--all [--class C]",
+		Short: "Enqueue dead-lettered orders again, with a fresh retry budget",
+		Long: `Enqueue dead-lettered orders again, each with a fresh retry budget (MAX_RETRY), and drop their
+dead letters. Prints one {"task_id","idempotency_key","queue","status"} line per order replayed.
+
+The ledger still guarantees at most one purchase per key: an order that was bought after all is
+not bought again, and one whose last call had no answer is reconciled before anything is sent.
+Fix the cause first (a token, a quota, arrears): a replay of an unchanged order that the API
+refused fails the same way. An invalid order cannot be fixed by replaying it: submit a corrected
+one under a new key, and delete the dead letter.
+
+When one replay fails, the others still go ahead, and the command exits 1.`,
+		Example: `  # One order, by task id or idempotency key
+  enqueue dlq replay cph-3f2a9c0d5e6b7a8190a1b2c3d4e5f607
+  enqueue dlq replay batch-2026-11/row-17
+
+  # Every order that failed on authentication
+  enqueue dlq replay --all --class auth`,
+		RunE: operation(func(cmd *cobra.Command, args []string) error {
+			if err := sel.check(args); err != nil {
+				return err
+			}
+			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
+				return a.eachSelected(ctx, cmd, b, sel, args, "replayed", func(id string) (any, error) {
+					d, err := findDeadLetter(ctx, b.dls, id)
+					if err != nil {
+						return nil, err
+					}
+					return b.producer.Replay(ctx, b.dls, b.inspector, d.TaskID)
+				})
+			})
+		}),
+	}
+	sel.register(cmd.Flags(), "replay")
+	return cmd
+}
+
+// deleted is one line of dlq delete.
+type deleted struct {
+	TaskID         string `json:"task_id"`
+	IdempotencyKey string `json:"idempotency_key"`
+	Status         string `json:"status"`
+}
+
+func (a *app) dlqDeleteCmd() *cobra.Command {
+	var sel selection
+	cmd := &cobra.Command{
+		Use:   "delete ID…|--all [--class C]",
+		Short: "Drop dead letters",
+		Long: `Drop dead letters, and the archived asynq tasks they came from. Prints one
+{"task_id","idempotency_key","status":"deleted"} line per dead letter dropped.
+
+The order is not bought, and its key stays in the ledger (30 days): submitting the same key
+again is a duplicate. To try an order again, replay it instead; to buy a corrected one, submit
+it under a new key.
+
+When one delete fails, the others still go ahead, and the command exits 1.`,
+		Example: `  enqueue dlq delete cph-3f2a9c0d5e6b7a8190a1b2c3d4e5f607 batch-2026-11/row-17
+
+  # Every order that will never be valid
+  enqueue dlq delete --all --class invalid`,
+		RunE: operation(func(cmd *cobra.Command, args []string) error {
+			if err := sel.check(args); err != nil {
+				return err
+			}
+			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
+				return a.eachSelected(ctx, cmd, b, sel, args, "deleted", func(id string) (any, error) {
+					return a.deleteDeadLetter(ctx, b, id)
+				})
+			})
+		}),
+	}
+	sel.register(cmd.Flags(), "delete")
+	return cmd
+}
+
+// deleteDeadLetter drops the dead letter of id and its archived asynq task. A task in any other
+// state is left alone: it is a live order (a replay in flight), not the dead one.
+func (a *app) deleteDeadLetter(ctx context.Context, b *backend, id string) (deleted, error) {
+	d, err := findDeadLetter(ctx, b.dls, id)
+	if err != nil {
+		return deleted{}, err
+	}
+	queue := d.Queue
+	if queue == "" {
+		queue = a.cfg.queue
+	}
+	info, err := b.inspector.GetTaskInfo(queue, d.TaskID)
+	if err == nil && info.State == asynq.TaskStateArchived {
+		err = b.inspector.DeleteTask(queue, d.TaskID)
+	}
+	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return deleted{}, fmt.Errorf("delete the archived task %s: %w", d.TaskID, err)
+	}
+	ok, err := b.dls.Delete(ctx, d.TaskID)
+	if err != nil {
+		return deleted{}, err
+	}
+	if !ok {
+		return deleted{}, fmt.Errorf("dead letter %s was dropped meanwhile", d.TaskID)
+	}
+	return deleted{TaskID: d.TaskID, IdempotencyKey: d.IdempotencyKey, Status: "deleted"}, nil
+}
+
+// selection is which dead letters replay and delete act on: the ids and keys given, or --all of
+// them (of --class).
+type selection struct {
+	all   bool
+	class string
+}
+
+func (s *selection) register(fs *pflag.FlagSet, verb string) {
+	fs.BoolVar(&s.all, "all", false, verb+" every dead letter (of --class, when given)")
+	fs.StringVar(&s.class, "class", "", "with --all, only this class: "+classList)
+}
+
+// check refuses an ambiguous selection: --all and ids, neither, or --class without --all.
+func (s *selection) check(args []string) error {
+	switch {
+	case s.all && len(args) > 0:
+		return usageErrorf("give task ids or keys, or --all, not both")
+	case !s.all && len(args) == 0:
+		return usageErrorf("give at least one task id or key, or --all")
+	case s.class != "" && !s.all:
+		return usageErrorf("--class goes with --all")
+	}
+	return checkClass(s.class)
+}
+
+// eachSelected calls fn for each selected dead letter, printing its output as a JSON line. A
+// failure is reported and the rest still go ahead: one bad id must not stop a batch replay.
+// With --all, the ids are collected first, so that dropping them does not shift the pages read.
+func (a *app) eachSelected(ctx context.Context, cmd *cobra.Command, b *backend, s selection, ids []string, done string, fn func(id string) (any, error)) error {
+	if s.all {
+		err := eachDeadLetter(ctx, b.dls, s.class, 0, func(d tasks.DeadLetter) error {
+			ids = append(ids, d.TaskID)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	failures := 0
+	for _, id := range ids {
+		out, err := fn(id)
+		if err == nil {
+			err = printJSON(a.stdout, out)
+		}
+		if err != nil {
+			failures++
+			printError(a.stderr, cmd, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if failures > 0 {
+		return failed(fmt.Errorf("%d of %d dead letters could not be %s", failures, len(ids), done))
+	}
+	return nil
+}
+
+// dlqPage is how many dead letters one List call reads.
+const dlqPage = 500
+
+// eachDeadLetter calls fn with the dead letters, oldest first, of class (all when ""), at most
+// limit of them (all when 0).
+func eachDeadLetter(ctx context.Context, dls *tasks.DeadLetters, class string, limit int, fn func(tasks.DeadLetter) error) error {
+	n, err := dls.Count(ctx)
+	if err != nil {
+		return err
+	}
+	seen := 0
+	for off := int64(0); off < n; off += dlqPage {
+		page, err := dls.List(ctx, off, dlqPage)
+		if err != nil {
+			return err
+		}
+		for _, d := range page {
+			if class != "" && string(d.Class) != class {
+				continue
+			}
+			if err := fn(d); err != nil {
+				return err
+			}
+			if seen++; limit > 0 && seen >= limit {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// findDeadLetter finds a dead letter by task id, or by the idempotency key of its order.
+func findDeadLetter(ctx context.Context, dls *tasks.DeadLetters, idOrKey string) (tasks.DeadLetter, error) {
+	for _, id := range []string{idOrKey, tasks.TaskID(idOrKey)} {
+		d, ok, err := dls.Get(ctx, id)
+		if err != nil || ok {
+			return d, err
+		}
+	}
+	return tasks.DeadLetter{}, failed(fmt.Errorf("no dead letter with task id or key %q", idOrKey))
+}
+
+// classList names the dead-letter classes, for help and errors.
+const classList = "invalid, rejected, auth, exhausted or ambiguous"
+
+// checkClass refuses a --class that is no dead-letter class: a typo would otherwise select nothing.
+func checkClass(class string) error {
+	switch tasks.ErrorClass(class) {
+	case "", tasks.ClassInvalid, tasks.ClassRejected, tasks.ClassAuth, tasks.ClassExhausted, tasks.ClassAmbiguous:
+		return nil
+	}
+	return usageErrorf("--class must be %s, got %q", classList, class)
+}
