@@ -24,7 +24,7 @@ fmt:
 	gofmt -w .
 
 demo:
-	$(GO) run ./cmd/worker --demo
+	$(GO) run ./cmd/worker demo
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
