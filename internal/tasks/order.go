@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -42,9 +43,24 @@ func DecodeOrder(data []byte) (*Order, error) {
 	}
 	var o Order
 	if err := cph.DecodeStrict(data, "", &o); err != nil {
-		return nil, err
+		return nil, capFieldErrors(err)
 	}
 	return &o, nil
+}
+
+// MaxFieldErrors bounds the violations reported for one order: a hostile document can break a rule
+// in every other byte, and its dead letter and result should stay small.
+const MaxFieldErrors = 50
+
+// capFieldErrors keeps the first MaxFieldErrors violations of err and says how many it dropped.
+func capFieldErrors(err error) error {
+	var fields cph.FieldErrors
+	if !errors.As(err, &fields) || len(fields) <= MaxFieldErrors {
+		return err
+	}
+	out := append(cph.FieldErrors{}, fields[:MaxFieldErrors]...)
+	out.Add("(root)", "and %d more problems", len(fields)-MaxFieldErrors)
+	return out
 }
 
 // Validate checks the whole order and returns every violation at once, or nil.
@@ -64,7 +80,7 @@ func (o *Order) Validate() error {
 	} else {
 		errs = append(errs, o.Request.Validate()...)
 	}
-	return errs.Err()
+	return capFieldErrors(errs.Err())
 }
 
 // Key returns the idempotency key: the given one, or one derived from the project id and the
