@@ -258,4 +258,3 @@ func writeOrder(t *testing.T, src, dst, name string) {
 	b, _ = json.Marshal(o)
 	writeFile(t, dst, string(b))
 }
-
