@@ -125,10 +125,15 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if a.key == "" {
 			a.key = "invalid:" + a.taskID
 		}
-		return a.deadLetter(ctx, "", ClassInvalid, err)
+		// An invalid order is recorded under its task, not its key: it made no call, and its key
+		// may belong to a valid order of the same producer that is in flight or already bought.
+		return a.deadLetterAs(ctx, invalidLedgerKey(a.taskID), "", ClassInvalid, err)
 	}
 	return a.run(ctx)
 }
+
+// invalidLedgerKey is the ledger key under which an invalid order's failure is recorded.
+func invalidLedgerKey(taskID string) string { return "invalid:" + taskID }
 
 // decodeTask decodes and validates the task's order, filling the default project.
 func decodeTask(t *asynq.Task, defaultProject string) (*Order, error) {
@@ -351,6 +356,11 @@ func (a *attempt) succeed(ctx context.Context, resp *cph.PurchaseResponse, recon
 // deadLetter ends the order: the ledger's failure, the dead-letter record and the result-stream
 // entry in one step, then the task result, then asynq's archive through SkipRetry.
 func (a *attempt) deadLetter(ctx context.Context, owner string, class ErrorClass, cause error) error {
+	return a.deadLetterAs(ctx, a.key, owner, class, cause)
+}
+
+// deadLetterAs is deadLetter with the failure recorded in the ledger under ledgerKey.
+func (a *attempt) deadLetterAs(ctx context.Context, ledgerKey, owner string, class ErrorClass, cause error) error {
 	r := a.newResult(StatusDeadLettered)
 	r.Error = resultError(class, cause)
 	body, _ := json.Marshal(r)
@@ -361,7 +371,7 @@ func (a *attempt) deadLetter(ctx context.Context, owner string, class ErrorClass
 	if len(a.task.Payload()) <= MaxOrderBytes && json.Valid(a.task.Payload()) {
 		dl.Payload = a.task.Payload()
 	}
-	stored, first, err := a.h.cfg.Ledger.Fail(detached(ctx), a.key, owner, body, dl)
+	stored, first, err := a.h.cfg.Ledger.Fail(detached(ctx), ledgerKey, owner, body, dl)
 	if errors.Is(err, ErrLeaseLost) {
 		return retryUncounted(err, time.Second)
 	}

@@ -205,12 +205,12 @@ redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
 return {'ok', ARGV[2]}
 `)
 
-// Fail records the key's failure, publishes result to the results stream and writes the durable
-// dead letter dl, in one step: an order is never dead-lettered without its record, nor twice in
+// Fail records the key's failure, publishes result to the results stream (under
+// dl.IdempotencyKey) and writes the durable dead letter dl, in one step: an order is never dead-lettered without its record, nor twice in
 // one run. owner "" skips the ownership check (an order too broken to be owned). When the key is
 // already terminal nothing is written and the stored result comes back with first false.
 func (l *Ledger) Fail(ctx context.Context, key, owner string, result []byte, dl DeadLetter) (stored []byte, first bool, err error) {
-	args := []any{owner, result, key, l.ttl.Milliseconds(), l.streamMaxLen, dl.FailedAt.UnixMilli(), dl.TaskID}
+	args := []any{owner, result, dl.IdempotencyKey, l.ttl.Milliseconds(), l.streamMaxLen, dl.FailedAt.UnixMilli(), dl.TaskID}
 	args = append(args, dl.fields()...)
 	res, err := failScript.Run(ctx, l.rdb,
 		[]string{l.keys.Ledger(key), l.keys.Stream(), l.keys.DeadLetter(dl.TaskID), l.keys.DeadLetterIndex()},

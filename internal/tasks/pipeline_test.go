@@ -243,8 +243,14 @@ func TestPipelineInvalidOrderIsDeadLetteredWithoutACall(t *testing.T) {
 	o.Request.Ports = []cph.Port{{Name: "adb"}}
 	payload, _ := json.Marshal(o)
 	p.enqueueRaw(TypePurchase, payload, TaskID("invalid-1"))
-	r := p.wait("invalid-1")
-	if r.Status != StatusDeadLettered || r.Error == nil || r.Error.Class != ClassInvalid {
+	var r Result
+	if err := json.Unmarshal(p.waitTask(TaskID("invalid-1")).Result, &r); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := p.ledger.Get(context.Background(), "invalid-1"); ok {
+		t.Fatal("an invalid order took its key in the ledger")
+	}
+	if r.IdempotencyKey != "invalid-1" || r.Status != StatusDeadLettered || r.Error == nil || r.Error.Class != ClassInvalid {
 		t.Fatalf("result = %+v", r)
 	}
 	paths := map[string]bool{}
@@ -265,6 +271,24 @@ func TestPipelineInvalidOrderIsDeadLetteredWithoutACall(t *testing.T) {
 	}
 	if info := p.waitTask(TaskID("invalid-1")); info.State != asynq.TaskStateArchived || info.Retried != 0 {
 		t.Fatalf("task state = %v, retried %d; want archived at once", info.State, info.Retried)
+	}
+
+	// Replayed as it is, it is dead-lettered again, with a new record and a new result.
+	if _, err := p.producer.Replay(context.Background(), p.dls, p.insp, TaskID("invalid-1")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if dl, ok, _ := p.dls.Get(context.Background(), TaskID("invalid-1")); ok && dl.Class == ClassInvalid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a replayed invalid order was not dead-lettered again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(p.stream()); n != 2 {
+		t.Fatalf("stream has %d entries, want 2 (one per run)", n)
 	}
 
 	// Not JSON at all, and a foreign task type: dead letters too, never a panic.

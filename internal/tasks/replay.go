@@ -33,7 +33,11 @@ func (p *Producer) Replay(ctx context.Context, dls *DeadLetters, insp *asynq.Ins
 	if err := insp.DeleteTask(queue, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 		return EnqueueResult{}, fmt.Errorf("replay %s: remove the archived task: %w", taskID, err)
 	}
-	if err := p.cfg.Ledger.Reopen(ctx, dl.IdempotencyKey); err != nil {
+	ledgerKey := dl.IdempotencyKey
+	if dl.Class == ClassInvalid {
+		ledgerKey = invalidLedgerKey(taskID)
+	}
+	if err := p.cfg.Ledger.Reopen(ctx, ledgerKey); err != nil {
 		return EnqueueResult{}, fmt.Errorf("replay %s: %w", taskID, err)
 	}
 	opts := append(p.options(taskID), asynq.Queue(queue))
