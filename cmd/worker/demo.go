@@ -29,9 +29,9 @@ reconciliation instead of being bought twice, a duplicate refused, the results s
 letter replayed after its cause was fixed. It takes well under a minute.`,
 		Example: "  worker demo\n  make demo",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: runE(func(cmd *cobra.Command) error {
 			return runDemo(cmd.Context(), stdout, stderr)
-		},
+		}),
 	}
 }
 
@@ -138,13 +138,20 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	keysToWait := []string{bad.Key()}
+	var keysToWait []string
 	for _, o := range orders {
 		keysToWait = append(keysToWait, o.Key())
 	}
 	say("Waiting for every order to end (demo-throttled is refused twice with 429; demo-lost-answer's answer is dropped after the order was placed)...")
 	if err := waitTerminal(ctx, ledger, keysToWait, 45*time.Second); err != nil {
 		return err
+	}
+	// An invalid order never takes its key in the ledger: its dead letter is what ends it.
+	if err := waitFor(ctx, 15*time.Second, func() (bool, error) {
+		_, ok, err := dls.Get(ctx, tasks.TaskID(bad.Key()))
+		return ok, err
+	}); err != nil {
+		return fmt.Errorf("demo: the invalid order was not dead-lettered: %w", err)
 	}
 
 	say("The results stream (`enqueue results`), one terminal result per order:")
@@ -194,27 +201,35 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 
 // waitTerminal polls the ledger until every key has a terminal result.
 func waitTerminal(ctx context.Context, ledger *tasks.Ledger, keys []string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
 	for _, k := range keys {
-		for {
+		err := waitFor(ctx, limit, func() (bool, error) {
 			e, ok, err := ledger.Get(ctx, k)
-			if err != nil {
-				return err
-			}
-			if ok && (e.State == "succeeded" || e.State == "failed") {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("demo: order %s did not end within %s", k, limit)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
+			return ok && (e.State == "succeeded" || e.State == "failed"), err
+		})
+		if err != nil {
+			return fmt.Errorf("demo: order %s: %w", k, err)
 		}
 	}
 	return nil
+}
+
+// waitFor polls done until it reports true, for at most limit.
+func waitFor(ctx context.Context, limit time.Duration, done func() (bool, error)) error {
+	deadline := time.Now().Add(limit)
+	for {
+		ok, err := done()
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not done within %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func printStream(ctx context.Context, rdb redis.UniversalClient, stream string, w io.Writer) error {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,16 +34,32 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
-		if _, ok := err.(usageError); ok {
-			return 2
+		var f failure
+		if errors.As(err, &f) {
+			return 1
 		}
-		return 1
+		return 2 // a configuration mistake, or cobra's own: an unknown flag or command
 	}
 	return 0
 }
 
 // usageError is a configuration or command-line mistake: exit code 2.
 type usageError struct{ error }
+
+// failure is an error of the work itself (Redis lost, the demo failed): exit code 1.
+type failure struct{ error }
+
+// runE adapts a command's work to cobra: an error that is not a usageError is a failure.
+func runE(work func(cmd *cobra.Command) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		err := work(cmd)
+		var u usageError
+		if err == nil || errors.As(err, &u) {
+			return err
+		}
+		return failure{err}
+	}
+}
 
 func newRootCmd(stdout, stderr io.Writer, lookup func(string) (string, bool)) (*cobra.Command, error) {
 	var cfg config
@@ -65,13 +82,12 @@ succeed. Every setting is an environment variable and a flag of the same meaning
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: runE(func(cmd *cobra.Command) error {
 			return serve(cmd.Context(), cfg, stdout, stderr, cphsim.Options{})
-		},
+		}),
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	if err := bindFlags(root.Flags(), &cfg, lookup); err != nil {
 		return nil, err
 	}

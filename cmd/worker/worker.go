@@ -27,6 +27,8 @@ type worker struct {
 	// handler is the purchase handler; it serves every task of the queue, so that a task of a
 	// foreign type becomes an invalid dead letter instead of retrying forever.
 	handler *tasks.Handler
+	// sweeper dead-letters orders that asynq archived by itself, without a result.
+	sweeper *tasks.Sweeper
 	http    *http.Server
 }
 
@@ -70,7 +72,8 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 		Logger:                   asynqLogger{log.With().Str("component", "asynq").Logger()},
 		LogLevel:                 asynqLevel(log.GetLevel()),
 	})
-	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler}
+	sweeper := tasks.NewSweeper(handler, asynq.NewInspectorFromRedisClient(rdb), tasks.NewDeadLetters(rdb, keys), time.Minute)
+	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler, sweeper: sweeper}
 	if cfg.HTTPAddr != "" {
 		w.http = &http.Server{Addr: cfg.HTTPAddr, Handler: healthMux(rdb), ReadHeaderTimeout: 10 * time.Second}
 	}
@@ -100,10 +103,12 @@ func (w *worker) run(ctx context.Context) error {
 	if err := w.srv.Start(w.handler); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	w.sweeper.Start()
 	w.log.Info().Str("queue", w.cfg.Queue).Int("concurrency", w.cfg.Concurrency).Int("rate_limit", w.cfg.RateLimit).Msg("worker started")
 	<-ctx.Done()
 	w.log.Info().Dur("shutdown_timeout", w.cfg.ShutdownTimeout).Msg("shutting down: no new tasks; in-flight purchases may finish")
 	w.srv.Shutdown()
+	w.sweeper.Shutdown()
 	if w.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -92,7 +92,8 @@ func (h *Handler) lease() time.Duration {
 // attempt is one run of the handler for one task.
 type attempt struct {
 	h       *Handler
-	task    *asynq.Task
+	payload []byte
+	results *asynq.ResultWriter // nil when the task no longer runs (the sweeper)
 	taskID  string
 	order   *Order
 	key     string
@@ -106,7 +107,7 @@ type attempt struct {
 
 // ProcessTask implements asynq.Handler.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	a := &attempt{h: h, task: t, taskID: t.ResultWriter().TaskID(), owner: newOwner()}
+	a := &attempt{h: h, payload: t.Payload(), results: t.ResultWriter(), taskID: t.ResultWriter().TaskID(), owner: newOwner()}
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	// The task carries one retry more than the budget (see EnqueueOptions): a slot to turn an
@@ -368,8 +369,8 @@ func (a *attempt) deadLetterAs(ctx context.Context, ledgerKey, owner string, cla
 		TaskID: a.taskID, IdempotencyKey: a.key, Queue: a.h.cfg.Queue, Class: class, Error: r.Error,
 		Attempts: r.Attempts, MaxRetry: a.budget, FailedAt: r.FinishedAt,
 	}
-	if len(a.task.Payload()) <= MaxOrderBytes && json.Valid(a.task.Payload()) {
-		dl.Payload = a.task.Payload()
+	if len(a.payload) <= MaxOrderBytes && json.Valid(a.payload) {
+		dl.Payload = a.payload
 	}
 	stored, first, err := a.h.cfg.Ledger.Fail(detached(ctx), ledgerKey, owner, body, dl)
 	if errors.Is(err, ErrLeaseLost) {
@@ -409,7 +410,10 @@ func (a *attempt) newResult(status string) *Result {
 // writeResult stores the terminal result on the asynq task, where `asynq` tools and GetTaskInfo
 // find it while the task is retained.
 func (a *attempt) writeResult(b []byte) {
-	if _, err := a.task.ResultWriter().Write(b); err != nil {
+	if a.results == nil {
+		return // the sweeper: the task is archived already, and the stream has the result
+	}
+	if _, err := a.results.Write(b); err != nil {
 		a.log.Warn().Err(err).Msg("could not store the task result; the results stream has it")
 	}
 }

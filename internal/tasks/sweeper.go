@@ -1,0 +1,143 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Sweeper gives a terminal result to orders that asynq archived without our handler's say. asynq
+// archives a task by itself when its worker died on the task's last allowed attempt (the
+// recoverer finds the lease expired and the retries spent) or when the handler panicked there; no
+// dead letter, no result follows, and the order would be silently lost. The sweeper finds such
+// tasks in the archive — archived, with no dead-letter record of ours and no terminal ledger
+// state — and dead-letters them: ambiguous when a purchase call of theirs has no known outcome,
+// exhausted otherwise. It is shaped like asynq's own background loops: start, then shutdown.
+type Sweeper struct {
+	h        *Handler
+	insp     *asynq.Inspector
+	dls      *DeadLetters
+	interval time.Duration
+	done     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// NewSweeper returns a sweeper for the handler's queue, running every interval (1m when zero).
+func NewSweeper(h *Handler, insp *asynq.Inspector, dls *DeadLetters, interval time.Duration) *Sweeper {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	return &Sweeper{h: h, insp: insp, dls: dls, interval: interval, done: make(chan struct{})}
+}
+
+// Start runs a sweep at once and then every interval, until Shutdown.
+func (s *Sweeper) Start() {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), s.interval)
+				n, err := s.Sweep(ctx)
+				cancel()
+				if err != nil {
+					s.h.cfg.Logger.Warn().Err(err).Msg("sweeping the archive failed; trying again later")
+				} else if n > 0 {
+					s.h.cfg.Logger.Warn().Int("orders", n).Msg("dead-lettered orders that asynq archived without a result")
+				}
+				t.Reset(s.interval)
+			}
+		}
+	}()
+}
+
+// Shutdown stops the loop and waits for a sweep in progress.
+func (s *Sweeper) Shutdown() {
+	close(s.done)
+	s.wg.Wait()
+}
+
+// sweepPage is how many archived tasks one inspector call lists.
+const sweepPage = 500
+
+// Sweep makes one pass over the queue's archive and returns how many orders it dead-lettered.
+func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
+	swept := 0
+	for page := 1; ; page++ {
+		infos, err := s.insp.ListArchivedTasks(s.h.cfg.Queue, asynq.PageSize(sweepPage), asynq.Page(page))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return swept, nil
+		}
+		if err != nil {
+			return swept, fmt.Errorf("sweep: list archived tasks: %w", err)
+		}
+		for _, info := range infos {
+			done, err := s.sweepTask(ctx, info)
+			if err != nil {
+				return swept, err
+			}
+			if done {
+				swept++
+			}
+		}
+		if len(infos) < sweepPage || ctx.Err() != nil {
+			return swept, ctx.Err()
+		}
+	}
+}
+
+// sweepTask dead-letters one archived task if nothing of ours ended its order.
+func (s *Sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, error) {
+	if _, ok, err := s.dls.Get(ctx, info.ID); err != nil || ok {
+		return false, err
+	}
+	a := &attempt{h: s.h, payload: info.Payload, taskID: info.ID, owner: newOwner(),
+		retried: info.Retried, budget: max(info.MaxRetry-1, 0)}
+	a.log = s.h.cfg.Logger.With().Str("task_id", info.ID).Str("component", "sweeper").Logger()
+	order, err := decodeTask(asynq.NewTask(info.Type, info.Payload), s.h.cfg.DefaultProjectID)
+	if order != nil {
+		a.order, a.key = order, order.Key()
+		a.log = a.log.With().Str("idempotency_key", a.key).Logger()
+	}
+	if err != nil {
+		if a.key == "" {
+			a.key = invalidLedgerKey(info.ID)
+		}
+		return true, ignoreSkip(a.deadLetterAs(ctx, invalidLedgerKey(info.ID), "", ClassInvalid, err))
+	}
+	claim, err := s.h.cfg.Ledger.Acquire(ctx, a.key, a.owner, info.ID, s.h.lease())
+	if err != nil {
+		return false, err
+	}
+	if claim.State != ClaimAcquired {
+		// Terminal already (another copy ended it), or a copy is running and will end it.
+		return false, nil
+	}
+	class, why := ClassExhausted, "retries exhausted"
+	if claim.Posting {
+		class, why = ClassAmbiguous, "a purchase call may have placed the order and its outcome is unknown; check the BSS orders, then replay (it reconciles first) or delete"
+	}
+	cause := fmt.Errorf("asynq archived the task after its last attempt ended without a result (last error: %s): %s", info.LastErr, why)
+	return true, ignoreSkip(a.deadLetter(ctx, a.owner, class, cause))
+}
+
+// ignoreSkip turns deadLetter's asynq.SkipRetry, which only asynq needs, into success.
+func ignoreSkip(err error) error {
+	if errors.Is(err, asynq.SkipRetry) {
+		return nil
+	}
+	var r *retryLater
+	if errors.As(err, &r) {
+		return r.err
+	}
+	return err
+}
