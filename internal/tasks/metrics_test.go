@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -197,20 +198,8 @@ func TestMetricsCountObserverCalls(t *testing.T) {
 			m, reg := newTestMetrics(t)
 			tc.calls(m)
 			got := sampleValues(t, reg)
-			for key, want := range tc.want {
-				v, ok := got[key]
-				if !ok {
-					t.Errorf("%s: missing; have %v", key, keys(got))
-					continue
-				}
-				if math.Abs(v-want) > 1e-9 {
-					t.Errorf("%s = %v, want %v", key, v, want)
-				}
-			}
-			for key, v := range got {
-				if _, listed := tc.want[key]; !listed && v != 0 {
-					t.Errorf("%s = %v, want 0", key, v)
-				}
+			for _, problem := range sampleMismatches(got, tc.want) {
+				t.Error(problem)
 			}
 			for key := range got {
 				if strings.Contains(key, "SECRET") || strings.Contains(key, "p4ss") {
@@ -221,10 +210,23 @@ func TestMetricsCountObserverCalls(t *testing.T) {
 	}
 }
 
-func keys(m map[string]float64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// sampleMismatches lists how got differs from want: every sample in want must be there with its
+// value, and every other sample must be zero.
+func sampleMismatches(got, want map[string]float64) []string {
+	var out []string
+	for key, w := range want {
+		v, ok := got[key]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s: missing", key))
+		case math.Abs(v-w) > 1e-9:
+			out = append(out, fmt.Sprintf("%s = %v, want %v", key, v, w))
+		}
+	}
+	for key, v := range got {
+		if _, listed := want[key]; !listed && v != 0 {
+			out = append(out, fmt.Sprintf("%s = %v, want 0", key, v))
+		}
 	}
 	slices.Sort(out)
 	return out
