@@ -18,7 +18,7 @@ import (
 )
 
 // worker is one worker process: an asynq server running the purchase handler, and the HTTP
-// endpoints for probes.
+// endpoints for probes and metrics.
 type worker struct {
 	cfg config
 	log zerolog.Logger
@@ -50,6 +50,10 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	keys := tasks.NewKeys(cfg.ResultsStream)
 	hostname, _ := os.Hostname()
 	log = log.With().Str("worker", fmt.Sprintf("%s:%d", hostname, os.Getpid())).Logger()
+	reg, metrics, err := newMetrics(rdb, keys, cfg.Queue, log)
+	if err != nil {
+		return nil, err
+	}
 	handler := tasks.NewHandler(tasks.HandlerConfig{
 		API:              api,
 		Ledger:           tasks.NewLedger(rdb, keys, 0),
@@ -59,6 +63,7 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 		CallTimeout:      cfg.Timeout,
 		ReconcileGrace:   cfg.ReconcileGrace,
 		Logger:           log,
+		Observer:         metrics,
 	})
 	policy := tasks.RetryPolicy{BaseDelay: cfg.RetryBaseDelay, MaxDelay: cfg.RetryMaxDelay}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
@@ -75,7 +80,7 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	sweeper := tasks.NewSweeper(handler, asynq.NewInspectorFromRedisClient(rdb), tasks.NewDeadLetters(rdb, keys), time.Minute)
 	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler, sweeper: sweeper}
 	if cfg.HTTPAddr != "" {
-		w.http = &http.Server{Addr: cfg.HTTPAddr, Handler: healthMux(rdb), ReadHeaderTimeout: 10 * time.Second}
+		w.http = &http.Server{Addr: cfg.HTTPAddr, Handler: httpMux(rdb, reg, log), ReadHeaderTimeout: 10 * time.Second}
 	}
 	return w, nil
 }
@@ -95,7 +100,7 @@ func (w *worker) run(ctx context.Context) error {
 				w.log.Error().Err(err).Msg("health endpoint stopped")
 			}
 		}()
-		w.log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz and /readyz")
+		w.log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz and /metrics")
 	}
 	if err := w.rdb.Ping(ctx).Err(); err != nil {
 		w.log.Warn().Err(err).Msg("Redis is not reachable yet; the worker keeps trying and is not ready until it is")

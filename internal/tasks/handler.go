@@ -161,19 +161,19 @@ func (a *attempt) run(ctx context.Context) error {
 	case ClaimSucceeded:
 		a.log.Info().Msg("already bought: republishing the stored result, no API call")
 		a.writeResult(claim.Result)
-		h.cfg.Observer.Outcome("duplicate", "")
+		h.cfg.Observer.Outcome(outcomeDuplicate, "")
 		return nil
 	case ClaimFailed:
 		a.log.Info().Msg("already dead-lettered in this run: keeping the stored result")
 		a.writeResult(claim.Result)
-		h.cfg.Observer.Outcome("duplicate", "")
+		h.cfg.Observer.Outcome(outcomeDuplicate, "")
 		return fmt.Errorf("order already dead-lettered: %w", asynq.SkipRetry)
 	case ClaimBusy:
 		// Come back soon rather than at the lease's end: the holder usually finishes in well under
 		// its lease, and then the key is terminal and the copy ends without a call.
 		wait := min(max(claim.LeaseUntil.Sub(h.now()), 100*time.Millisecond), busyRecheck)
 		a.log.Info().Time("lease_until", claim.LeaseUntil).Msg("another worker holds this key: waiting")
-		h.cfg.Observer.Outcome("busy", "")
+		h.cfg.Observer.Outcome(outcomeBusy, "")
 		return retryUncounted(fmt.Errorf("another worker holds the key until %s", claim.LeaseUntil.UTC().Format(time.RFC3339)), wait)
 	}
 	defer func() {
@@ -218,7 +218,7 @@ func (a *attempt) reconcile(ctx context.Context, claim Claim, last bool) (done b
 				fmt.Errorf("an earlier purchase call may have placed the order and the server list could not be read to confirm it: %w", err))
 		}
 		a.release(ctx, err)
-		h.cfg.Observer.Outcome("retry", "")
+		h.cfg.Observer.Outcome(outcomeRetry, "")
 		return true, retryCounted(err)
 	}
 	h.cfg.Observer.Reconciled(resp != nil)
@@ -238,7 +238,7 @@ func (a *attempt) reconcile(ctx context.Context, claim Claim, last bool) (done b
 			return true, a.deadLetter(ctx, a.owner, ClassAmbiguous, err)
 		}
 		a.log.Info().Dur("wait", wait).Msg("not found yet: waiting before concluding that nothing was placed")
-		h.cfg.Observer.Outcome("waiting", "")
+		h.cfg.Observer.Outcome(outcomeWaiting, "")
 		return true, retryUncounted(err, wait)
 	}
 	if err := h.cfg.Ledger.ClearPosting(detached(ctx), a.key, a.owner, false); err != nil {
@@ -258,7 +258,7 @@ func (a *attempt) purchase(ctx context.Context, claim Claim) error {
 		cancel()
 		h.cfg.Observer.RateLimitWait(waited)
 		if err != nil {
-			h.cfg.Observer.Outcome("throttled", "")
+			h.cfg.Observer.Outcome(outcomeThrottled, "")
 			return retryUncounted(fmt.Errorf("waiting for the fleet-wide rate limit: %w", err), time.Second)
 		}
 	}
@@ -295,14 +295,14 @@ func (a *attempt) purchase(ctx context.Context, claim Claim) error {
 		}
 		if apiErr.Throttled {
 			a.release(ctx, err)
-			h.cfg.Observer.Outcome("throttled", "")
+			h.cfg.Observer.Outcome(outcomeThrottled, "")
 			return retryUncounted(err, max(apiErr.RetryAfter, time.Second))
 		}
 		if final {
 			return a.deadLetter(ctx, a.owner, ClassExhausted, fmt.Errorf("retries exhausted after %d purchase calls: last error: %w", n, err))
 		}
 		a.release(ctx, err)
-		h.cfg.Observer.Outcome("retry", "")
+		h.cfg.Observer.Outcome(outcomeRetry, "")
 		return retryCounted(err)
 	case cph.ClassAuth, cph.ClassRejected:
 		if err := h.cfg.Ledger.ClearPosting(detached(ctx), a.key, a.owner, false); err != nil {
@@ -315,7 +315,7 @@ func (a *attempt) purchase(ctx context.Context, claim Claim) error {
 		return a.deadLetter(ctx, a.owner, dlClass, err)
 	default: // ambiguous: the mark stays, and the next attempt reconciles before anything else
 		a.release(ctx, err)
-		h.cfg.Observer.Outcome("retry", string(ClassAmbiguous))
+		h.cfg.Observer.Outcome(outcomeRetry, string(ClassAmbiguous))
 		if final {
 			// The budget is spent, but the order may exist: come back, uncounted, to find out.
 			return retryUncounted(err, h.cfg.CallTimeout+h.cfg.ReconcileGrace)
@@ -350,7 +350,7 @@ func (a *attempt) succeed(ctx context.Context, resp *cph.PurchaseResponse, recon
 		a.log.Info().Msg("another worker recorded this purchase first; keeping its result")
 	}
 	a.writeResult(stored)
-	a.h.cfg.Observer.Outcome("succeeded", "")
+	a.h.cfg.Observer.Outcome(outcomeSucceeded, "")
 	return nil
 }
 
@@ -384,12 +384,12 @@ func (a *attempt) deadLetterAs(ctx context.Context, ledgerKey, owner string, cla
 	if !first {
 		var prior Result
 		if json.Unmarshal(stored, &prior) == nil && prior.Status == StatusSucceeded {
-			a.h.cfg.Observer.Outcome("succeeded", "")
+			a.h.cfg.Observer.Outcome(outcomeSucceeded, "")
 			return nil
 		}
 	}
 	a.log.Warn().Str("class", string(class)).Err(cause).Msg("dead-lettered")
-	a.h.cfg.Observer.Outcome("dead_lettered", string(class))
+	a.h.cfg.Observer.Outcome(outcomeDeadLettered, string(class))
 	return fmt.Errorf("dead-lettered (%s): %v: %w", class, cause, asynq.SkipRetry)
 }
 

@@ -37,6 +37,7 @@ type pipelineOptions struct {
 	tokens      func(simURL string) cph.TokenSource
 	concurrency int
 	rateLimit   int
+	observer    Observer
 }
 
 const testProject = "0b1c00000000000000000000000test"
@@ -74,6 +75,7 @@ func startPipeline(t *testing.T, o pipelineOptions) *pipeline {
 		API: api, Ledger: p.ledger, RateLimiter: NewRateLimiter(tr.rdb, tr.keys, o.rateLimit),
 		Queue: tr.queue, DefaultProjectID: testProject, CallTimeout: o.callTimeout,
 		ReconcileGrace: 200 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+		Observer: o.observer,
 	})
 	p.srv = asynq.NewServerFromRedisClient(tr.rdb, asynq.Config{
 		Concurrency:              o.concurrency,
