@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 60s
 
-.PHONY: build test race lint fmt demo bench fuzz clean
+.PHONY: build test race lint fmt demo bench fuzz clean deploy-check
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -36,3 +36,8 @@ fuzz:
 
 clean:
 	rm -rf bin/
+
+# The Dockerfile, compose.yaml and k8s/ manifests, checked with Docker's, Compose's and Kubernetes'
+# own parsers; deployments/ is a module of its own, so that they stay out of the worker's.
+deploy-check:
+	cd deployments && $(GO) vet ./... && $(GO) test ./...
