@@ -72,7 +72,12 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	})
 	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler}
 	if cfg.HTTPAddr != "" {
-		w.http = &http.Server{Addr: cfg.HTTPAddr, Handler: healthMux(rdb), ReadHeaderTimeout: 10 * time.Second}
+		mux := healthMux(rdb)
+		if err := mountConsole(mux, cfg, rdb, log); err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+		w.http = &http.Server{Addr: cfg.HTTPAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	return w, nil
 }
