@@ -52,6 +52,11 @@ func TestPagesShowThePipeline(t *testing.T) {
 	f.wait("invalid:html-1", "failed")
 	f.waitState("html-1", asynq.TaskStateArchived)
 
+	// Not JSON at all: a dead letter with no payload, which can be deleted but not replayed.
+	f.enqueueRaw([]byte("\xff not json"), "garbage-1")
+	f.wait("invalid:garbage-1", "failed")
+	f.waitState("garbage-1", asynq.TaskStateArchived)
+
 	slow := f.submit(order("slow-1"))
 	f.waitState(slow.TaskID, asynq.TaskStateActive)
 
@@ -60,7 +65,7 @@ func TestPagesShowThePipeline(t *testing.T) {
 		t.Fatalf("overview: %d\n%s", status, page)
 	}
 	counts := section(t, page, "queue")
-	for name, want := range map[string]int{"pending": 0, "active": 1, "scheduled": 0, "retry": 0, "archived": 3, "completed": 1} {
+	for name, want := range map[string]int{"pending": 0, "active": 1, "scheduled": 0, "retry": 0, "archived": 4, "completed": 1} {
 		if !strings.Contains(counts, `id="count-`+name+`">`+strconv.Itoa(want)+`<`) {
 			t.Errorf("queue section lacks %s = %d:\n%s", name, want, counts)
 		}
@@ -75,7 +80,8 @@ func TestPagesShowThePipeline(t *testing.T) {
 		{"dead letters: the rejection", dead, []string{arrears.TaskID, "rejected", "CPS.0006", "/console/dead-letters/" + arrears.TaskID + "/replay", "/console/dead-letters/" + arrears.TaskID + "/delete"}},
 		{"dead letters: the invalid order with its fields", dead, []string{invalidID, "invalid", "request.count", "must be between 1 and 10"}},
 		{"dead letters: the undecodable order, escaped", dead, []string{"html-1", "&lt;b&gt;bold&lt;/b&gt;", "unknown field"}},
-		{"dead letters: a count", dead, []string{`<span class="n">3</span>`}},
+		{"dead letters: a count", dead, []string{`<span class="n">4</span>`}},
+		{"dead letters: the one without a payload can be deleted", dead, []string{"/console/dead-letters/garbage-1/delete"}},
 		{"results: the purchase", results, []string{good.IdempotencyKey, "succeeded", bought.OrderID}},
 		{"results: the dead letters", results, []string{arrears.IdempotencyKey, "dead_lettered", "rejected", "CPS.0006", "invalid-1"}},
 	}
@@ -85,6 +91,9 @@ func TestPagesShowThePipeline(t *testing.T) {
 				t.Errorf("%s: %q missing from\n%s", c.name, w, c.where)
 			}
 		}
+	}
+	if strings.Contains(dead, "/console/dead-letters/garbage-1/replay") {
+		t.Error("a dead letter without a payload offers a replay")
 	}
 	if strings.Contains(page, "<b>bold</b>") {
 		t.Error("a field name from the payload reached the page unescaped")
@@ -99,19 +108,22 @@ func TestPagesShowThePipeline(t *testing.T) {
 		name, path string
 		status     int
 		want       []string
+		absent     []string
 	}{
 		{"detail of the rejection", "dead-letters/" + arrears.TaskID, 200,
-			[]string{arrears.IdempotencyKey, "rejected", "CPS.0006", "HTTP 400", "archived", `&#34;server_name&#34;: &#34;arrears-1&#34;`, "failed, 1 purchase call(s)", "/replay", "/delete"}},
+			[]string{arrears.IdempotencyKey, "rejected", "CPS.0006", "HTTP 400", "archived", `&#34;server_name&#34;: &#34;arrears-1&#34;`, "failed, 1 purchase call(s)", "/replay", "/delete"}, nil},
 		{"detail of the invalid order", "dead-letters/" + invalidID, 200,
-			[]string{"Field errors", "request.count", "must be between 1 and 10", "failed, 0 purchase call(s)", `&#34;count&#34;: 11`}},
+			[]string{"Field errors", "request.count", "must be between 1 and 10", "failed, 0 purchase call(s)", `&#34;count&#34;: 11`}, nil},
+		{"detail of the order that was not JSON", "dead-letters/garbage-1", 200,
+			[]string{"cannot be replayed, only deleted", "/console/dead-letters/garbage-1/delete"}, []string{"/replay"}},
 		{"replay confirmation", "dead-letters/" + arrears.TaskID + "/replay", 200,
-			[]string{`method="post"`, `action="/console/dead-letters/` + arrears.TaskID + `/replay"`, `name="csrf"`, "Yes, replay it", "fresh retry budget"}},
+			[]string{`method="post"`, `action="/console/dead-letters/` + arrears.TaskID + `/replay"`, `name="csrf"`, "Yes, replay it", "fresh retry budget"}, nil},
 		{"delete confirmation", "dead-letters/" + invalidID + "/delete", 200,
-			[]string{`action="/console/dead-letters/` + invalidID + `/delete"`, `name="csrf"`, "Yes, delete it"}},
-		{"an unknown dead letter", "dead-letters/cph-00000000000000000000000000000000", 404, []string{"No such dead letter"}},
-		{"an unknown action", "dead-letters/" + arrears.TaskID + "/archive", 404, nil},
-		{"an unknown page", "nothing-here", 404, nil},
-		{"the stylesheet", "static/console.css", 200, []string{".tag.status-succeeded"}},
+			[]string{`action="/console/dead-letters/` + invalidID + `/delete"`, `name="csrf"`, "Yes, delete it"}, nil},
+		{"an unknown dead letter", "dead-letters/cph-00000000000000000000000000000000", 404, []string{"No such dead letter"}, nil},
+		{"an unknown action", "dead-letters/" + arrears.TaskID + "/archive", 404, nil, nil},
+		{"an unknown page", "nothing-here", 404, nil, nil},
+		{"the stylesheet", "static/console.css", 200, []string{".tag.status-succeeded"}, nil},
 	}
 	for _, p := range pages {
 		t.Run(p.name, func(t *testing.T) {
@@ -122,6 +134,11 @@ func TestPagesShowThePipeline(t *testing.T) {
 			for _, w := range p.want {
 				if !strings.Contains(body, w) {
 					t.Errorf("%q missing from\n%s", w, body)
+				}
+			}
+			for _, a := range p.absent {
+				if strings.Contains(body, a) {
+					t.Errorf("%q should not be in\n%s", a, body)
 				}
 			}
 		})

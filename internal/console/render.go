@@ -5,7 +5,6 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"time"
@@ -54,9 +53,6 @@ func parsePages() (*pages, error) {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
 		}
 		p.byName[name] = t
-	}
-	if _, err := fs.Stat(staticFS, "static/console.css"); err != nil {
-		return nil, fmt.Errorf("console: stylesheet: %w", err)
 	}
 	return p, nil
 }
