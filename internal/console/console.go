@@ -52,8 +52,7 @@ type Console struct {
 	cfg   Config
 	csrf  string
 	pages *pages
-	mux   *http.ServeMux
-	// handler is mux behind the token check and the security headers.
+	// handler is the pages behind the token check and the security headers.
 	handler http.Handler
 }
 
@@ -81,22 +80,23 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, csrf: hex.EncodeToString(token), pages: pages, mux: http.NewServeMux()}
-	c.routes()
-	c.handler = securityHeaders(cfg.Auth.require(c.mux))
+	c := &Console{cfg: cfg, csrf: hex.EncodeToString(token), pages: pages}
+	c.handler = securityHeaders(cfg.Auth.require(c.routes()))
 	return c, nil
 }
 
-// routes registers every page. POSTs are behind CrossOriginProtection (Sec-Fetch-Site / Origin)
+// routes returns the pages. POSTs are behind CrossOriginProtection (Sec-Fetch-Site / Origin)
 // and the CSRF token both: the first stops a cross-site form in every current browser, the second
 // anything the first lets through (no such headers: an old browser or a non-browser client).
-func (c *Console) routes() {
+func (c *Console) routes() *http.ServeMux {
 	cop := http.NewCrossOriginProtection()
-	c.mux.HandleFunc("GET "+BasePath+"{$}", c.overview)
-	c.mux.Handle("GET "+BasePath+"static/", http.StripPrefix(BasePath, http.FileServerFS(staticFS)))
-	c.mux.HandleFunc("GET "+BasePath+"dead-letters/{id}", c.deadLetter)
-	c.mux.HandleFunc("GET "+BasePath+"dead-letters/{id}/{action}", c.confirm)
-	c.mux.Handle("POST "+BasePath+"dead-letters/{id}/{action}", cop.Handler(http.HandlerFunc(c.act)))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+BasePath+"{$}", c.overview)
+	mux.Handle("GET "+BasePath+"static/", http.StripPrefix(BasePath, http.FileServerFS(staticFS)))
+	mux.HandleFunc("GET "+BasePath+"dead-letters/{id}", c.deadLetter)
+	mux.HandleFunc("GET "+BasePath+"dead-letters/{id}/{action}", c.confirm)
+	mux.Handle("POST "+BasePath+"dead-letters/{id}/{action}", cop.Handler(http.HandlerFunc(c.act)))
+	return mux
 }
 
 // ServeHTTP serves the console's pages under BasePath.
