@@ -38,6 +38,9 @@ type config struct {
 	ShutdownTimeout time.Duration
 	ReconcileGrace  time.Duration
 	Embedded        bool
+	// ConsoleToken guards the operator console on HTTP_ADDR; MaxRetry is the budget it replays with.
+	ConsoleToken cph.Secret
+	MaxRetry     int
 }
 
 // env reads environment variables into defaults, remembering the first malformed one.
@@ -112,6 +115,9 @@ func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool))
 	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SHUTDOWN_TIMEOUT", 40*time.Second), "on SIGTERM, how long in-flight purchases may finish before they are handed back (SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.ReconcileGrace, "reconcile-grace", e.duration("RECONCILE_GRACE", time.Minute), "after a purchase call with no answer, how long its servers may take to be listed (RECONCILE_GRACE)")
+	c.ConsoleToken = cph.Secret(e.str("CONSOLE_TOKEN", ""))
+	fs.Var(secretValue{&c.ConsoleToken}, "console-token", "password of the operator console under /console/ on HTTP_ADDR; required when HTTP_ADDR is not loopback; prefer the environment (CONSOLE_TOKEN)")
+	fs.IntVar(&c.MaxRetry, "max-retry", e.int("MAX_RETRY", 10), "retry budget of orders replayed from the operator console, as enqueue's (MAX_RETRY)")
 	fs.BoolVar(&c.Embedded, "embedded", false, "run with an in-process Redis and CPH simulator, for trying the system; never for production")
 	return errors.Join(e.errs...)
 }
@@ -141,6 +147,9 @@ func (c *config) check() error {
 	}
 	if c.RateLimit < 1 {
 		errs = append(errs, fmt.Sprintf("CPH_RATE_LIMIT must be at least 1, got %d", c.RateLimit))
+	}
+	if c.MaxRetry < 0 {
+		errs = append(errs, fmt.Sprintf("MAX_RETRY must be at least 0, got %d", c.MaxRetry))
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Sprintf("WORKER_CONCURRENCY must be at least 1, got %d", c.Concurrency))

@@ -80,7 +80,12 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	sweeper := tasks.NewSweeper(handler, asynq.NewInspectorFromRedisClient(rdb), tasks.NewDeadLetters(rdb, keys), time.Minute)
 	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler, sweeper: sweeper}
 	if cfg.HTTPAddr != "" {
-		w.http = &http.Server{Addr: cfg.HTTPAddr, Handler: httpMux(rdb, reg, log), ReadHeaderTimeout: 10 * time.Second}
+		mux := httpMux(rdb, reg, log)
+		if err := mountConsole(mux, cfg, rdb, log); err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+		w.http = &http.Server{Addr: cfg.HTTPAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	return w, nil
 }

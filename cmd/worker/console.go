@@ -1,0 +1,43 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"cphpurchase/internal/console"
+	"cphpurchase/internal/tasks"
+)
+
+// mountConsole serves the operator console under /console/ next to the probes on HTTP_ADDR, so an
+// operator reaches it wherever a worker runs. When HTTP_ADDR is reachable beyond this machine (as
+// Kubernetes probes need) and CONSOLE_TOKEN is not set, it serves no console and says so: a replay
+// buys servers, and the probes and metrics must not be held hostage to the console's setting.
+func mountConsole(mux *http.ServeMux, cfg config, rdb redis.UniversalClient, log zerolog.Logger) error {
+	if cfg.ConsoleToken == "" && !console.IsLoopback(cfg.HTTPAddr) {
+		log.Warn().Str("addr", cfg.HTTPAddr).Msg("operator console not served: HTTP_ADDR is reachable beyond this machine; set CONSOLE_TOKEN to serve it behind that token")
+		return nil
+	}
+	keys := tasks.NewKeys(cfg.ResultsStream)
+	ledger := tasks.NewLedger(rdb, keys, 0)
+	c, err := console.New(console.Config{
+		Redis:       rdb,
+		Inspector:   asynq.NewInspectorFromRedisClient(rdb),
+		Ledger:      ledger,
+		DeadLetters: tasks.NewDeadLetters(rdb, keys),
+		Producer: tasks.NewProducer(tasks.ProducerConfig{
+			Client: asynq.NewClientFromRedisClient(rdb), Ledger: ledger, Queue: cfg.Queue, MaxRetry: cfg.MaxRetry,
+		}),
+		Queue:         cfg.Queue,
+		ResultsStream: cfg.ResultsStream,
+		Auth:          console.Auth{Addr: cfg.HTTPAddr, Token: cfg.ConsoleToken},
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle(console.BasePath, c)
+	log.Info().Str("addr", cfg.HTTPAddr).Str("path", console.BasePath).Bool("token_required", cfg.ConsoleToken != "").Msg("operator console")
+	return nil
+}

@@ -1,0 +1,117 @@
+// Package console is the operator console: a few server-rendered pages that show what the fleet is
+// doing (queue sizes, orders in flight, recent results) and let an operator replay or delete dead
+// letters from a browser, without writing code or learning the enqueue CLI.
+//
+// It is an http.Handler served under BasePath. Everything is rendered on the server from
+// html/template, with its stylesheet embedded; there is no JavaScript build and no state of its own
+// beyond a per-process CSRF token. A state-changing action is a POST from a confirmation page,
+// carrying that token, from the console's own origin.
+package console
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"cphpurchase/internal/tasks"
+)
+
+// BasePath is where the console lives on the worker's HTTP_ADDR. Its links are absolute under it,
+// so it must be mounted there, next to /healthz and /readyz.
+const BasePath = "/console/"
+
+// DefaultRecentResults is how many entries of the results stream the overview shows when
+// Config.RecentResults is zero.
+const DefaultRecentResults = 50
+
+// Config is what the console reads and acts on. Every field but RecentResults is required.
+type Config struct {
+	Redis       redis.UniversalClient
+	Inspector   *asynq.Inspector
+	Ledger      *tasks.Ledger
+	DeadLetters *tasks.DeadLetters
+	// Producer replays dead letters, with its retry budget (MAX_RETRY).
+	Producer *tasks.Producer
+	// Queue is the asynq queue of purchase orders (PURCHASE_QUEUE).
+	Queue string
+	// ResultsStream is the Redis stream of terminal results (RESULTS_STREAM).
+	ResultsStream string
+	// RecentResults is how many of the newest results the overview shows (DefaultRecentResults
+	// when zero).
+	RecentResults int
+	Auth          Auth
+}
+
+// Console is the operator console's http.Handler.
+type Console struct {
+	cfg   Config
+	csrf  string
+	pages *pages
+	// handler is the pages behind the token check and the security headers.
+	handler http.Handler
+}
+
+// New checks cfg and returns the console. It refuses, with an error that says what to set, to
+// serve on an address other than loopback without a token: the console can buy servers (a replay
+// is a purchase) and shows every order's payload.
+func New(cfg Config) (*Console, error) {
+	if cfg.Redis == nil || cfg.Inspector == nil || cfg.Ledger == nil || cfg.DeadLetters == nil || cfg.Producer == nil {
+		return nil, errors.New("console: Redis, Inspector, Ledger, DeadLetters and Producer are required")
+	}
+	if cfg.Queue == "" || cfg.ResultsStream == "" {
+		return nil, errors.New("console: the queue and the results stream must be named")
+	}
+	if err := cfg.Auth.check(); err != nil {
+		return nil, err
+	}
+	if cfg.RecentResults <= 0 {
+		cfg.RecentResults = DefaultRecentResults
+	}
+	token := make([]byte, 32)
+	if _, err := rand.Read(token); err != nil {
+		return nil, fmt.Errorf("console: CSRF token: %w", err)
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{cfg: cfg, csrf: hex.EncodeToString(token), pages: pages}
+	c.handler = securityHeaders(cfg.Auth.require(c.routes()))
+	return c, nil
+}
+
+// routes returns the pages. POSTs are behind CrossOriginProtection (Sec-Fetch-Site / Origin)
+// and the CSRF token both: the first stops a cross-site form in every current browser, the second
+// anything the first lets through (no such headers: an old browser or a non-browser client).
+func (c *Console) routes() *http.ServeMux {
+	cop := http.NewCrossOriginProtection()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+BasePath+"{$}", c.overview)
+	mux.Handle("GET "+BasePath+"static/", http.StripPrefix(BasePath, http.FileServerFS(staticFS)))
+	mux.HandleFunc("GET "+BasePath+"dead-letters/{id}", c.deadLetter)
+	mux.HandleFunc("GET "+BasePath+"dead-letters/{id}/{action}", c.confirm)
+	mux.Handle("POST "+BasePath+"dead-letters/{id}/{action}", cop.Handler(http.HandlerFunc(c.act)))
+	return mux
+}
+
+// ServeHTTP serves the console's pages under BasePath.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.ServeHTTP(w, r) }
+
+// securityHeaders keeps the pages out of frames (a confirmation page under someone else's page is
+// clickjacking), out of caches, and away from anything but their own stylesheet.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}

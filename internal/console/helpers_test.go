@@ -1,0 +1,311 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"cphpurchase/internal/cph"
+	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/tasks"
+)
+
+const testProject = "0b1c00000000000000000000console"
+
+// fixture is the whole purchase pipeline of one test, as in internal/tasks/pipeline_test.go (a
+// producer, an asynq server running the real handler, the real CPH client and the simulator over
+// HTTP), with the console served over it. On a shared real Redis (REDIS_URL) it works in its own
+// queue and results stream and deletes only what it made; otherwise it runs on miniredis.
+type fixture struct {
+	t        *testing.T
+	rdb      redis.UniversalClient
+	queue    string
+	stream   string
+	sim      *cphsim.Server
+	ledger   *tasks.Ledger
+	dls      *tasks.DeadLetters
+	producer *tasks.Producer
+	insp     *asynq.Inspector
+	console  *Console
+	url      string // the console's httptest server, without BasePath
+	// reject makes the simulator refuse every purchase with CPS.0006 (arrears) while true.
+	reject atomic.Bool
+	// hold keeps purchases of server names starting with "slow" inside the API call until closed.
+	hold        chan struct{}
+	releaseOnce sync.Once
+}
+
+func newFixture(t *testing.T, auth Auth) *fixture {
+	t.Helper()
+	f := &fixture{t: t, hold: make(chan struct{})}
+	var opt asynq.RedisConnOpt
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		var err error
+		if opt, err = tasks.ParseRedisURL(url); err != nil {
+			t.Fatalf("REDIS_URL: %v", err)
+		}
+	} else {
+		opt = asynq.RedisClientOpt{Addr: miniredis.RunT(t).Addr()}
+	}
+	f.rdb = tasks.NewRedisClient(opt)
+	if err := f.rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	id := randomID()
+	f.queue, f.stream = "test-console-"+id, "test:console:"+id+":results"
+	keys := tasks.NewKeys(f.stream)
+	t.Cleanup(func() { f.cleanup(); _ = f.rdb.Close() })
+
+	f.sim = cphsim.New(cphsim.Options{Decide: func(c cphsim.PurchaseCall) cphsim.Fault {
+		if strings.HasPrefix(c.ServerName, "slow") {
+			select {
+			case <-f.hold:
+			case <-time.After(2 * time.Minute):
+			}
+		}
+		if f.reject.Load() {
+			return cphsim.Fault{Kind: cphsim.FaultReject, Code: "CPS.0006"}
+		}
+		return cphsim.Fault{Kind: cphsim.FaultNone}
+	}})
+	simHTTP := httptest.NewServer(f.sim)
+	t.Cleanup(simHTTP.Close)
+	api, err := cph.NewClient(simHTTP.URL, cph.StaticToken("test-token"), cph.ClientOptions{Timeout: 3 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ledger = tasks.NewLedger(f.rdb, keys, 0)
+	f.dls = tasks.NewDeadLetters(f.rdb, keys)
+	client := asynq.NewClientFromRedisClient(f.rdb)
+	f.insp = asynq.NewInspectorFromRedisClient(f.rdb)
+	f.producer = tasks.NewProducer(tasks.ProducerConfig{Client: client, Ledger: f.ledger, Queue: f.queue, MaxRetry: 2})
+	h := tasks.NewHandler(tasks.HandlerConfig{
+		API: api, Ledger: f.ledger, RateLimiter: tasks.NewRateLimiter(f.rdb, keys, 1000),
+		Queue: f.queue, DefaultProjectID: testProject, CallTimeout: 3 * time.Minute,
+		ReconcileGrace: 200 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	})
+	srv := asynq.NewServerFromRedisClient(f.rdb, asynq.Config{
+		Concurrency:              4,
+		Queues:                   map[string]int{f.queue: 1},
+		RetryDelayFunc:           tasks.RetryPolicy{BaseDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}.Delay,
+		IsFailure:                tasks.IsFailure,
+		TaskCheckInterval:        50 * time.Millisecond,
+		DelayedTaskCheckInterval: 100 * time.Millisecond,
+		ShutdownTimeout:          time.Second,
+		LogLevel:                 asynq.FatalLevel,
+	})
+	if err := srv.Start(h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.release()
+		srv.Shutdown()
+		_ = client.Close()
+	})
+
+	f.console, err = New(Config{
+		Redis: f.rdb, Inspector: f.insp, Ledger: f.ledger, DeadLetters: f.dls, Producer: f.producer,
+		Queue: f.queue, ResultsStream: f.stream, Auth: auth,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(f.console)
+	t.Cleanup(web.Close)
+	f.url = web.URL
+	return f
+}
+
+// release lets the held ("slow…") purchases go on.
+func (f *fixture) release() { f.releaseOnce.Do(func() { close(f.hold) }) }
+
+// cleanup deletes this test's keys: its own and asynq's for its queue.
+func (f *fixture) cleanup() {
+	ctx := context.Background()
+	for _, pattern := range []string{"{" + f.stream + "}*", f.stream, "asynq:{" + f.queue + "}*"} {
+		iter := f.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			f.rdb.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			f.t.Logf("cleanup %s: %v", pattern, err)
+		}
+	}
+	f.rdb.SRem(ctx, "asynq:queues", f.queue)
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// order is a valid purchase order for one server named name, paid automatically.
+func order(name string) *tasks.Order {
+	var req cph.PurchaseRequest
+	err := json.Unmarshal([]byte(`{
+		"server_name": "`+name+`", "server_model_name": "physical.kg1.4xlarge.cp",
+		"phone_model_name": "kg1.cp.c20.d64SSD.e1v1", "image_id": "20060220200717f201120a2300000e91",
+		"count": 1, "extend_param": {"charging_mode": 0, "period_type": 2, "period_num": 1, "is_auto_pay": 1},
+		"tenant_vpc_id": "fca063f6-b942-42a8-9004-e5545f58d6a2",
+		"nics": [{"subnet_id": "f1cbfc37-eb42-4357-a0ec-9e4f11950908"}],
+		"public_ip": {"eip": {"type": "5_bgp"}},
+		"band_width": {"band_width_share_type": 0, "band_width_size": 300, "band_width_charge_mode": 1}}`), &req)
+	if err != nil {
+		panic(err)
+	}
+	return &tasks.Order{ProjectID: testProject, Request: &req, Metadata: map[string]string{"test": name}}
+}
+
+func (f *fixture) submit(o *tasks.Order) tasks.EnqueueResult {
+	f.t.Helper()
+	r, err := f.producer.Enqueue(context.Background(), o)
+	if err != nil || r.Status != tasks.EnqueueEnqueued {
+		f.t.Fatalf("enqueue = %+v, %v", r, err)
+	}
+	return r
+}
+
+// enqueueRaw puts a payload on the queue the way a producer that skips validation would.
+func (f *fixture) enqueueRaw(payload []byte, taskID string) {
+	f.t.Helper()
+	_, err := asynq.NewClientFromRedisClient(f.rdb).Enqueue(asynq.NewTask(tasks.TypePurchase, payload),
+		asynq.Queue(f.queue), asynq.TaskID(taskID), asynq.MaxRetry(3), asynq.Retention(time.Hour))
+	if err != nil {
+		f.t.Fatalf("enqueue raw: %v", err)
+	}
+}
+
+// wait polls the ledger until key's order is in state ("succeeded" or "failed") and returns its
+// result.
+func (f *fixture) wait(key, state string) tasks.Result {
+	f.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		e, ok, err := f.ledger.Get(context.Background(), key)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if ok && e.State == state && e.Result != nil {
+			var r tasks.Result
+			if err := json.Unmarshal(e.Result, &r); err != nil {
+				f.t.Fatal(err)
+			}
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.t.Fatalf("order %s did not reach %s", key, state)
+	return tasks.Result{}
+}
+
+// waitState polls asynq until the task is in state: a dead letter is written before asynq
+// archives the task, a result before asynq marks it completed.
+func (f *fixture) waitState(taskID string, state asynq.TaskState) {
+	f.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		if info, err := f.insp.GetTaskInfo(f.queue, taskID); err == nil && info.State == state {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.t.Fatalf("task %s did not become %v", taskID, state)
+}
+
+// get fetches a console page and returns its status and body.
+func (f *fixture) get(path string, header http.Header) (int, string) {
+	f.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, f.url+path, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return do(f.t, req)
+}
+
+// post submits a form to the console without following redirects; it returns the status, the
+// Location and the body.
+func (f *fixture) post(path string, form map[string]string, header http.Header) (int, string, string) {
+	f.t.Helper()
+	vals := make([]string, 0, len(form))
+	for k, v := range form {
+		vals = append(vals, k+"="+v)
+	}
+	req, err := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(strings.Join(vals, "&")))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	noRedirect := &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(body)
+}
+
+func do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+// csrfFrom is the token in a confirmation page's form.
+func csrfFrom(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF field in the page:\n%s", page)
+	}
+	return m[1]
+}
+
+// section is the part of an overview page inside <section id="id">, so that a test checks that a
+// thing shows where it belongs.
+func section(t *testing.T, page, id string) string {
+	t.Helper()
+	start := strings.Index(page, `<section id="`+id+`"`)
+	if start < 0 {
+		t.Fatalf("no section %s in the page:\n%s", id, page)
+	}
+	rest := page[start:]
+	end := strings.Index(rest, "</section>")
+	if end < 0 {
+		t.Fatalf("section %s is not closed", id)
+	}
+	return rest[:end]
+}
