@@ -42,7 +42,7 @@ func TestPagesShowThePipeline(t *testing.T) {
 	raw, _ := json.Marshal(o)
 	invalidID := tasks.TaskID("invalid-1")
 	f.enqueueRaw(raw, invalidID)
-	f.wait("invalid-1", "failed")
+	f.wait("invalid:"+invalidID, "failed") // an invalid order is recorded under its task, not its key
 	f.waitState(invalidID, asynq.TaskStateArchived)
 	var doc map[string]any
 	_ = json.Unmarshal(raw, &doc)
@@ -113,7 +113,8 @@ func TestPagesShowThePipeline(t *testing.T) {
 		{"detail of the rejection", "dead-letters/" + arrears.TaskID, 200,
 			[]string{arrears.IdempotencyKey, "rejected", "CPS.0006", "HTTP 400", "archived", `&#34;server_name&#34;: &#34;arrears-1&#34;`, "failed, 1 purchase call(s)", "/replay", "/delete"}, nil},
 		{"detail of the invalid order", "dead-letters/" + invalidID, 200,
-			[]string{"Field errors", "request.count", "must be between 1 and 10", "failed, 0 purchase call(s)", `&#34;count&#34;: 11`}, nil},
+			// An invalid order made no call and never took its key: no ledger state to show.
+			[]string{"Field errors", "request.count", "must be between 1 and 10", `&#34;count&#34;: 11`}, []string{"purchase call(s)"}},
 		{"detail of the order that was not JSON", "dead-letters/garbage-1", 200,
 			[]string{"cannot be replayed, only deleted", "/console/dead-letters/garbage-1/delete"}, []string{"/replay"}},
 		{"replay confirmation", "dead-letters/" + arrears.TaskID + "/replay", 200,
