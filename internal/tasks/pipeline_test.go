@@ -38,13 +38,17 @@ type pipelineOptions struct {
 	concurrency int
 	rateLimit   int
 	observer    Observer
+	// redis is the Redis to run on; nil means newTestRedis's (REDIS_URL or miniredis).
+	redis asynq.RedisConnOpt
+	// asynqLog receives asynq's own warnings and errors; nil silences them.
+	asynqLog asynq.Logger
 }
 
 const testProject = "0b1c00000000000000000000000test"
 
 func startPipeline(t *testing.T, o pipelineOptions) *pipeline {
 	t.Helper()
-	tr := newTestRedis(t)
+	tr := newTestRedisOn(t, o.redis)
 	sim := cphsim.New(o.sim)
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)
@@ -77,7 +81,7 @@ func startPipeline(t *testing.T, o pipelineOptions) *pipeline {
 		ReconcileGrace: 200 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Observer: o.observer,
 	})
-	p.srv = asynq.NewServerFromRedisClient(tr.rdb, asynq.Config{
+	cfg := asynq.Config{
 		Concurrency:              o.concurrency,
 		Queues:                   map[string]int{tr.queue: 1},
 		RetryDelayFunc:           RetryPolicy{BaseDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}.Delay,
@@ -86,7 +90,11 @@ func startPipeline(t *testing.T, o pipelineOptions) *pipeline {
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
 		ShutdownTimeout:          time.Second,
 		LogLevel:                 asynq.FatalLevel,
-	})
+	}
+	if o.asynqLog != nil {
+		cfg.Logger, cfg.LogLevel = o.asynqLog, asynq.WarnLevel
+	}
+	p.srv = asynq.NewServerFromRedisClient(tr.rdb, cfg)
 	if err := p.srv.Start(h); err != nil {
 		t.Fatal(err)
 	}

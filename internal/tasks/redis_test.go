@@ -24,16 +24,21 @@ type testRedis struct {
 	mini   *miniredis.Miniredis // nil on real Redis
 }
 
-func newTestRedis(t testing.TB) *testRedis {
+func newTestRedis(t testing.TB) *testRedis { return newTestRedisOn(t, nil) }
+
+// newTestRedisOn is newTestRedis on the Redis that opt names; nil means REDIS_URL or miniredis.
+func newTestRedisOn(t testing.TB, opt asynq.RedisConnOpt) *testRedis {
 	t.Helper()
-	tr := &testRedis{}
-	if url := os.Getenv("REDIS_URL"); url != "" {
+	tr := &testRedis{opt: opt}
+	switch url := os.Getenv("REDIS_URL"); {
+	case opt != nil:
+	case url != "":
 		opt, err := ParseRedisURL(url)
 		if err != nil {
 			t.Fatalf("REDIS_URL: %v", err)
 		}
 		tr.opt = opt
-	} else {
+	default:
 		tr.mini = miniredis.RunT(t)
 		tr.opt = asynq.RedisClientOpt{Addr: tr.mini.Addr()}
 	}
@@ -52,18 +57,28 @@ func newTestRedis(t testing.TB) *testRedis {
 	return tr
 }
 
-// cleanup deletes this test's keys: its own and asynq's for its queue.
+// cleanup deletes this test's keys: its own and asynq's for its queue, on every master of a
+// Redis Cluster.
 func (tr *testRedis) cleanup(t testing.TB) {
 	ctx := context.Background()
-	// redis_rate prefixes its keys with "rate:".
-	for _, pattern := range []string{"{" + tr.stream + "}*", "rate:{" + tr.stream + "}*", tr.stream, "asynq:{" + tr.queue + "}*"} {
-		iter := tr.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			tr.rdb.Del(ctx, iter.Val())
+	scanDel := func(ctx context.Context, node *redis.Client) error {
+		// redis_rate prefixes its keys with "rate:".
+		for _, pattern := range []string{"{" + tr.stream + "}*", "rate:{" + tr.stream + "}*", tr.stream, "asynq:{" + tr.queue + "}*"} {
+			iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
+			for iter.Next(ctx) {
+				node.Del(ctx, iter.Val())
+			}
+			if err := iter.Err(); err != nil {
+				t.Logf("cleanup %s: %v", pattern, err)
+			}
 		}
-		if err := iter.Err(); err != nil {
-			t.Logf("cleanup %s: %v", pattern, err)
-		}
+		return nil
+	}
+	switch c := tr.rdb.(type) {
+	case *redis.ClusterClient:
+		_ = c.ForEachMaster(ctx, scanDel)
+	case *redis.Client:
+		_ = scanDel(ctx, c)
 	}
 	tr.rdb.SRem(ctx, "asynq:queues", tr.queue)
 }
