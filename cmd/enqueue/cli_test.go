@@ -55,7 +55,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{"malformed --redis-url", nil, []string{"--redis-url", "::bad", "status", "x"}, 2,
 			"enqueue: status: REDIS_URL is not a URL: expected redis://[user:pass@]host:port[/db]"},
 		{"bad port, with a password", nil, []string{"--redis-url", "redis://u:s3cret@127.0.0.1:abc/0", "status", "x"}, 2,
-			"enqueue: status: REDIS_URL is not a URL"},
+			"enqueue: status: REDIS_URL: address 1 of 1 is not host:port"},
 		{"bad database, with a password", nil, []string{"--redis-url", "redis://u:s3cret@127.0.0.1:6379/x", "status", "x"}, 2,
 			"enqueue: status: REDIS_URL: the path must be a database number, e.g. /0"},
 		{"unsupported scheme, with a password", nil, []string{"--redis-url", "http://u:s3cret@127.0.0.1:6379/0", "status", "x"}, 2,
