@@ -37,6 +37,7 @@ type config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	ReconcileGrace  time.Duration
+	MinReplicas     int
 	Embedded        bool
 	// ConsoleToken guards the operator console on HTTP_ADDR; MaxRetry is the budget it replays with.
 	ConsoleToken cph.Secret
@@ -118,6 +119,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool))
 	c.ConsoleToken = cph.Secret(e.str("CONSOLE_TOKEN", ""))
 	fs.Var(secretValue{&c.ConsoleToken}, "console-token", "password of the operator console under /console/ on HTTP_ADDR; required when HTTP_ADDR is not loopback; prefer the environment (CONSOLE_TOKEN)")
 	fs.IntVar(&c.MaxRetry, "max-retry", e.int("MAX_RETRY", 10), "retry budget of orders replayed from the operator console, as enqueue's (MAX_RETRY)")
+	fs.IntVar(&c.MinReplicas, "ledger-min-replicas", e.int("LEDGER_MIN_REPLICAS", 0), "replicas that must acknowledge a purchase's posting mark before the call goes out; for Redis with replicas (LEDGER_MIN_REPLICAS)")
 	fs.BoolVar(&c.Embedded, "embedded", false, "run with an in-process Redis and CPH simulator, for trying the system; never for production")
 	return errors.Join(e.errs...)
 }
@@ -150,6 +152,9 @@ func (c *config) check() error {
 	}
 	if c.MaxRetry < 0 {
 		errs = append(errs, fmt.Sprintf("MAX_RETRY must be at least 0, got %d", c.MaxRetry))
+	}
+	if c.MinReplicas < 0 {
+		errs = append(errs, fmt.Sprintf("LEDGER_MIN_REPLICAS must be at least 0, got %d", c.MinReplicas))
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Sprintf("WORKER_CONCURRENCY must be at least 1, got %d", c.Concurrency))

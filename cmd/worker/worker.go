@@ -56,7 +56,7 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	}
 	handler := tasks.NewHandler(tasks.HandlerConfig{
 		API:              api,
-		Ledger:           tasks.NewLedger(rdb, keys, 0),
+		Ledger:           tasks.NewLedger(rdb, keys, 0).WithMinReplicas(cfg.MinReplicas),
 		RateLimiter:      tasks.NewRateLimiter(rdb, keys, cfg.RateLimit),
 		Queue:            cfg.Queue,
 		DefaultProjectID: cfg.ProjectID,

@@ -263,6 +263,15 @@ func (a *attempt) purchase(ctx context.Context, claim Claim) error {
 		}
 	}
 	n, err := h.cfg.Ledger.MarkPosting(ctx, a.key, a.owner, h.cfg.CallTimeout+leaseMargin)
+	if errors.Is(err, ErrNotReplicated) {
+		// No call goes out on a mark a failover could lose; take it back and come again.
+		a.log.Warn().Err(err).Msg("purchase call held back: the ledger's replicas did not confirm the posting mark")
+		if err := h.cfg.Ledger.ClearPosting(detached(ctx), a.key, a.owner, true); err != nil {
+			return retryUncounted(err, time.Second)
+		}
+		a.release(ctx, err)
+		return retryUncounted(err, time.Second)
+	}
 	if err != nil {
 		return retryUncounted(err, time.Second)
 	}

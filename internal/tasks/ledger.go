@@ -26,6 +26,9 @@ type Ledger struct {
 	ttl          time.Duration
 	streamMaxLen int64
 	now          func() time.Time
+	// minReplicas, when above zero, is how many replicas must hold a posting mark before the
+	// purchase call may go out (see WithMinReplicas).
+	minReplicas int
 }
 
 // LedgerRetention is how long a key is remembered after its last change (CONTRACT.md: 30 days).
@@ -106,13 +109,61 @@ redis.call('HSET', KEYS[1], 'posting', '1', 'post_started', ARGV[2], 'lease_unti
 return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 `)
 
+// ErrNotReplicated means the posting mark did not reach enough replicas in time: the purchase call
+// must not go out, since a failover could lose the mark and let another worker buy again.
+var ErrNotReplicated = errors.New("ledger: the posting mark did not reach enough replicas")
+
+// replicaWait bounds the wait for replicas to acknowledge a posting mark.
+const replicaWait = time.Second
+
+// WithMinReplicas returns a ledger whose posting marks must reach n replicas (Redis WAIT) before
+// MarkPosting succeeds. Redis replicates asynchronously: a master that fails over right after a
+// mark was written may lose it, and with it the only record that a purchase call may have placed
+// an order. Requiring a replica closes that window for a Sentinel or Cluster setup with replicas.
+func (l *Ledger) WithMinReplicas(n int) *Ledger {
+	c := *l
+	c.minReplicas = n
+	return &c
+}
+
 // MarkPosting records, before a purchase call, that the call may be about to place an order, and
 // extends the owner's lease to cover the call. It returns the number of calls sent for the key,
-// this one included, or ErrLeaseLost.
+// this one included, or ErrLeaseLost, or ErrNotReplicated (the mark stays; the caller clears it).
 func (l *Ledger) MarkPosting(ctx context.Context, key, owner string, lease time.Duration) (int, error) {
 	now := l.now()
-	n, err := markPostingScript.Run(ctx, l.rdb, []string{l.keys.Ledger(key)},
-		owner, now.UnixMilli(), now.Add(lease).UnixMilli()).Int()
+	keys := []string{l.keys.Ledger(key)}
+	args := []any{owner, now.UnixMilli(), now.Add(lease).UnixMilli()}
+	if l.minReplicas <= 0 {
+		n, err := markPostingScript.Run(ctx, l.rdb, keys, args...).Int()
+		return markPostingResult(n, err)
+	}
+	// WAIT counts the writes of its own connection: the script and WAIT go down one pipeline, to
+	// the master that holds the key.
+	node := redis.Cmdable(l.rdb)
+	if cc, ok := l.rdb.(*redis.ClusterClient); ok {
+		master, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return 0, fmt.Errorf("ledger mark posting: %w", err)
+		}
+		node = master
+	}
+	pipe := node.Pipeline()
+	mark := markPostingScript.Eval(ctx, pipe, keys, args...)
+	acked := pipe.Do(ctx, "wait", l.minReplicas, replicaWait.Milliseconds())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("ledger mark posting: %w", err)
+	}
+	n, err := markPostingResult(mark.Int())
+	if err != nil {
+		return n, err
+	}
+	if got, _ := acked.Int(); got < l.minReplicas {
+		return n, fmt.Errorf("%w: %d of %d acknowledged within %s", ErrNotReplicated, got, l.minReplicas, replicaWait)
+	}
+	return n, nil
+}
+
+func markPostingResult(n int, err error) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ledger mark posting: %w", err)
 	}

@@ -38,6 +38,8 @@ type pipelineOptions struct {
 	concurrency int
 	rateLimit   int
 	observer    Observer
+	// minReplicas is the handler ledger's WithMinReplicas.
+	minReplicas int
 	// redis is the Redis to run on; nil means newTestRedis's (REDIS_URL or miniredis).
 	redis asynq.RedisConnOpt
 	// asynqLog receives asynq's own warnings and errors; nil silences them.
@@ -76,7 +78,7 @@ func startPipeline(t *testing.T, o pipelineOptions) *pipeline {
 	p.insp = asynq.NewInspectorFromRedisClient(tr.rdb)
 	p.producer = NewProducer(ProducerConfig{Client: p.client, Ledger: p.ledger, Queue: tr.queue, MaxRetry: o.maxRetry})
 	h := NewHandler(HandlerConfig{
-		API: api, Ledger: p.ledger, RateLimiter: NewRateLimiter(tr.rdb, tr.keys, o.rateLimit),
+		API: api, Ledger: p.ledger.WithMinReplicas(o.minReplicas), RateLimiter: NewRateLimiter(tr.rdb, tr.keys, o.rateLimit),
 		Queue: tr.queue, DefaultProjectID: testProject, CallTimeout: o.callTimeout,
 		ReconcileGrace: 200 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Observer: o.observer,

@@ -89,6 +89,9 @@ func TestRedisTopologies(t *testing.T) {
 			// Without sentinel_password the sentinels, which want their own password, refuse.
 			assertRefused(t, base, "NOAUTH")
 		})
+		t.Run("replicated-posting-marks", func(t *testing.T) {
+			testReplicatedMarks(t, good)
+		})
 		t.Run("failover", func(t *testing.T) {
 			testSentinelFailover(t, s, good)
 		})
@@ -599,4 +602,36 @@ func startCluster(t *testing.T, dir string) []*redisProc {
 		}
 	}
 	return nodes
+}
+
+// testReplicatedMarks runs the pipeline with posting marks that must reach replicas: with the one
+// replica the set has, orders are bought; asking for two, no purchase call goes out at all.
+func testReplicatedMarks(t *testing.T, redisURL string) {
+	opt, err := ParseRedisURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("one-replica-acknowledges", func(t *testing.T) {
+		p := startPipeline(t, pipelineOptions{redis: opt, maxRetry: 3, minReplicas: 1})
+		en := p.submit(order("replicated-1"))
+		if r := p.wait(en.IdempotencyKey); r.Status != StatusSucceeded {
+			t.Fatalf("result = %+v", r)
+		}
+	})
+	t.Run("two-replicas-cannot", func(t *testing.T) {
+		p := startPipeline(t, pipelineOptions{redis: opt, maxRetry: 3, minReplicas: 2})
+		en := p.submit(order("replicated-2"))
+		deadline := time.Now().Add(4 * time.Second)
+		for time.Now().Before(deadline) {
+			if n := p.sim.Stats().PurchaseCalls; n != 0 {
+				t.Fatalf("purchase calls = %d: a call went out on a mark no second replica holds", n)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		p.srv.Shutdown() // let the attempt in flight finish before reading the ledger
+		e, _, err := p.ledger.Get(context.Background(), en.IdempotencyKey)
+		if err != nil || e.Posting || e.Attempts != 0 || !strings.Contains(e.LastError, "replicas") {
+			t.Fatalf("ledger = %+v, %v; want no mark, no attempt, the reason kept", e, err)
+		}
+	})
 }
