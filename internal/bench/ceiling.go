@@ -26,21 +26,23 @@ func (r *run) ceiling(ctx context.Context) Row {
 	}
 	sim := startSim(cphsim.Options{Latency: lat})
 	defer sim.Close()
-	h, err := handlerFor(sp, sim, int(2*ceil))
+	var ph phases
+	h, err := handlerFor(sp, sim, int(2*ceil), &ph)
 	if err != nil {
 		return failed(err)
 	}
 	limit := time.Duration(float64(n)/ceil*float64(time.Second))*3 + time.Minute
-	rate, err := process(ctx, sp, conc, n, h, limit)
+	run, err := process(ctx, sp, conc, n, h, limit)
 	if err != nil {
 		return failed(err)
 	}
 	if err := checkBought(sim, n); err != nil {
 		return failed(err)
 	}
-	share := rate / ceil
-	row.Measured = fmt.Sprintf("%.0f orders/s = %.1f %% of %.0f/s", rate, 100*share, ceil)
+	share := run.rate / ceil
+	row.Measured = fmt.Sprintf("%.0f orders/s = %.1f %% of %.0f/s", run.rate, 100*share, ceil)
 	row.Met = share >= 0.95
-	row.Notes = fmt.Sprintf("%d orders, concurrency %d, API latency %s, rate limit %d/s", n, conc, lat, int(2*ceil))
+	row.Notes = fmt.Sprintf("%d orders, concurrency %d, API latency %s, rate limit %d/s; %s",
+		n, conc, lat, int(2*ceil), breakdown(run, &ph, n))
 	return row
 }

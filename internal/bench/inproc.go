@@ -6,10 +6,15 @@ import (
 	"io"
 	"net/http/httptest"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"cphpurchase/internal/cph"
@@ -43,9 +48,22 @@ func startSim(opts cphsim.Options) *simulator {
 func (s *simulator) URL() string { return s.ts.URL }
 func (s *simulator) Close()      { s.ts.Close() }
 
+// phases sums where the handler's time went, through the handler's Observer.
+type phases struct {
+	calls, callTime, rateWait atomic.Int64
+}
+
+func (p *phases) Outcome(string, string) {}
+func (p *phases) PurchaseCall(d time.Duration, _ int) {
+	p.calls.Add(1)
+	p.callTime.Add(int64(d))
+}
+func (p *phases) RateLimitWait(d time.Duration) { p.rateWait.Add(int64(d)) }
+func (p *phases) Reconciled(bool)               {}
+
 // handlerFor is the purchase handler as cmd/worker wires it, on sp and sim, logging at the
 // worker's default level to nowhere (formatting included, as in the worker).
-func handlerFor(sp *space, sim *simulator, rateLimit int) (*tasks.Handler, error) {
+func handlerFor(sp *space, sim *simulator, rateLimit int, obs *phases) (*tasks.Handler, error) {
 	api, err := cph.NewClient(sim.URL(), cph.StaticToken(benchToken), cph.ClientOptions{UserAgent: "cph-purchase-bench"})
 	if err != nil {
 		return nil, err
@@ -57,6 +75,7 @@ func handlerFor(sp *space, sim *simulator, rateLimit int) (*tasks.Handler, error
 		Queue:            sp.queue,
 		DefaultProjectID: benchProject,
 		Logger:           zerolog.New(io.Discard).Level(zerolog.InfoLevel),
+		Observer:         obs,
 	}), nil
 }
 
@@ -96,6 +115,7 @@ type stamper struct {
 	next   asynq.Handler
 	start  time.Time
 	want   int
+	busy   atomic.Int64 // time spent in next, summed over tasks
 	mu     sync.Mutex
 	stamps []time.Duration
 	done   chan struct{}
@@ -107,7 +127,9 @@ func newStamper(next asynq.Handler, want int) *stamper {
 
 // ProcessTask implements asynq.Handler.
 func (s *stamper) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	began := time.Now()
 	err := s.next.ProcessTask(ctx, t)
+	s.busy.Add(int64(time.Since(began)))
 	if err == nil {
 		s.mu.Lock()
 		s.stamps = append(s.stamps, time.Since(s.start))
@@ -149,20 +171,73 @@ func (s *stamper) steadyRate() float64 {
 	return float64(hi-1-lo) / (st[hi-1] - st[lo]).Seconds()
 }
 
-// process runs an asynq server with handler h over sp's queue until n tasks succeeded, and returns
-// the steady rate.
-func process(ctx context.Context, sp *space, concurrency, n int, h asynq.Handler, limit time.Duration) (float64, error) {
+// processed is what process measured.
+type processed struct {
+	rate float64 // tasks a second in the steady middle of the run
+	// handler is the mean time a task spent in the handler; cycle is the mean time a handler slot
+	// took per task (concurrency / rate). The difference is asynq's own work per task.
+	handler, cycle time.Duration
+	// cpu and redisCPU are the CPU time per task of this process (the simulator included) and of
+	// the Redis server (its other clients included, if any).
+	cpu, redisCPU time.Duration
+}
+
+// process runs an asynq server with handler h over sp's queue until n tasks succeeded.
+func process(ctx context.Context, sp *space, concurrency, n int, h asynq.Handler, limit time.Duration) (processed, error) {
+	cpu0, redis0 := processCPU(), redisCPU(ctx, sp.rdb)
 	st := newStamper(h, n)
 	srv := newServer(sp, concurrency)
 	if err := srv.Start(st); err != nil {
-		return 0, fmt.Errorf("asynq server: %w", err)
+		return processed{}, fmt.Errorf("asynq server: %w", err)
 	}
 	err := st.wait(ctx, limit)
+	cpu, redis := processCPU()-cpu0, redisCPU(ctx, sp.rdb)-redis0
 	srv.Shutdown()
 	if err != nil {
-		return 0, err
+		return processed{}, err
 	}
-	return st.steadyRate(), nil
+	rate := st.steadyRate()
+	return processed{
+		rate:     rate,
+		handler:  time.Duration(st.busy.Load() / int64(n)),
+		cycle:    time.Duration(float64(concurrency) / rate * float64(time.Second)),
+		cpu:      cpu / time.Duration(n),
+		redisCPU: redis / time.Duration(n),
+	}, nil
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the CPU time the Redis server has used, user and system, as INFO cpu reports it.
+func redisCPU(ctx context.Context, rdb redis.UniversalClient) time.Duration {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		name, value, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if name == "used_cpu_sys" || name == "used_cpu_user" {
+			v, _ := strconv.ParseFloat(value, 64)
+			total += v
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// breakdown says where a handler slot's time per order went.
+func breakdown(p processed, ph *phases, n int) string {
+	call := time.Duration(ph.callTime.Load() / int64(n))
+	wait := time.Duration(ph.rateWait.Load() / int64(n))
+	return fmt.Sprintf("per order and handler slot %s: purchase call %s, rate-limit wait %s, rest of the handler (decode, ledger, result) %s, asynq between handlers %s; CPU per order %s here (simulator included) + %s Redis",
+		ms(p.cycle), ms(call), ms(wait), ms(p.handler-call-wait), ms(p.cycle-p.handler), us(p.cpu), us(p.redisCPU))
 }
 
 // checkBought verifies what the simulator sold: exactly one order for each of the n orders.
@@ -182,6 +257,9 @@ func checkBought(sim *simulator, n int) error {
 	}
 	return nil
 }
+
+// us writes d in microseconds.
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
 
 // noop is asynq's floor: a handler that does nothing.
 func noop(context.Context, *asynq.Task) error { return nil }

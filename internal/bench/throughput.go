@@ -31,27 +31,29 @@ func (r *run) throughput(ctx context.Context) Row {
 	}
 	limit := time.Duration(n)*5*time.Millisecond + time.Minute // 200/s at least, far below either
 
-	rawRate, err := process(ctx, raw, conc, n, asynq.HandlerFunc(noop), limit)
+	rawRun, err := process(ctx, raw, conc, n, asynq.HandlerFunc(noop), limit)
 	if err != nil {
 		return failed(fmt.Errorf("raw asynq: %w", err))
 	}
 
 	sim := startSim(cphsim.Options{})
 	defer sim.Close()
-	h, err := handlerFor(full, sim, 1_000_000)
+	var ph phases
+	h, err := handlerFor(full, sim, 1_000_000, &ph)
 	if err != nil {
 		return failed(err)
 	}
-	rate, err := process(ctx, full, conc, n, h, limit)
+	run, err := process(ctx, full, conc, n, h, limit)
 	if err != nil {
 		return failed(fmt.Errorf("pipeline: %w", err))
 	}
 	if err := checkBought(sim, n); err != nil {
 		return failed(err)
 	}
-	ratio := rate / rawRate
-	row.Measured = fmt.Sprintf("%.0f orders/s = %.2f × raw asynq (%.0f tasks/s)", rate, ratio, rawRate)
+	ratio := run.rate / rawRun.rate
+	row.Measured = fmt.Sprintf("%.0f orders/s = %.2f × raw asynq (%.0f tasks/s)", run.rate, ratio, rawRun.rate)
 	row.Met = ratio >= 0.8
-	row.Notes = fmt.Sprintf("%d orders, concurrency %d, steady rate between the 10th and 90th percentile of completions", n, conc)
+	row.Notes = fmt.Sprintf("%d orders each, concurrency %d, rate between the 10th and 90th percentile of completions; %s; raw asynq: %s per task and slot, CPU per task %s here + %s Redis",
+		n, conc, breakdown(run, &ph, n), ms(rawRun.cycle), us(rawRun.cpu), us(rawRun.redisCPU))
 	return row
 }
