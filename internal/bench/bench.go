@@ -106,6 +106,9 @@ type Row struct {
 
 // Report is the outcome of a run.
 type Report struct {
+	// RunID names the run's queues (bench-ID-…) and streams (bench:ID:…), which it deletes at the
+	// end; a run killed half way leaves them behind under these names.
+	RunID   string
 	Machine Machine
 	Started time.Time
 	Took    time.Duration
@@ -146,7 +149,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	rep := &Report{Started: time.Now(), Machine: machine(ctx, r.rdb), Quick: cfg.Quick}
+	rep := &Report{RunID: r.id, Started: time.Now(), Machine: machine(ctx, r.rdb), Quick: cfg.Quick}
 	// Row 6 runs after row 2, on the orders that row 2 enqueued.
 	steps := []struct {
 		n    int
@@ -157,8 +160,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{2, "Bulk enqueue (EnqueueMany)", r.bulkEnqueue},
 		{6, "Worker memory", r.memory},
 		{3, "Enqueue-to-result latency", r.latency},
-		{4, "Throughput at 100 ms API latency", r.ceiling},
-		{5, "Fleet rate limit, 3 workers", r.fleet},
+		{4, "Throughput against the API-latency ceiling", r.ceiling},
+		{5, "Fleet-wide rate limit, worker processes", r.fleet},
 	}
 	defer func() {
 		if r.bulk != nil {

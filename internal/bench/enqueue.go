@@ -101,7 +101,7 @@ func (r *run) bulkEnqueue(ctx context.Context) Row {
 	row.Measured = fmt.Sprintf("%s orders in %.1f s (%.0f/s) = %.1f × one-by-one (%.0f/s, %.1f s for %s)",
 		thousands(n), took.Seconds(), float64(n)/took.Seconds(), speedup, oneRate, oneScaled.Seconds(), thousands(n))
 	row.Met = took < 10*time.Second && speedup >= 3
-	row.Notes = fmt.Sprintf("EnqueueMany at concurrency %d (enqueue bulk's default); asynq's Client.Enqueue one by one on %s orders, half before and half after, the faster half (%.0f/s, %.0f/s) scaled to %s",
+	row.Notes = fmt.Sprintf("EnqueueMany at concurrency %d; asynq's Client.Enqueue one by one on %s orders, half before and half after, the faster half (%.0f/s, %.0f/s) scaled to %s",
 		conc, thousands(sample), firstHalf, secondHalf, thousands(n))
 	return row
 }

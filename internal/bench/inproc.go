@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,12 +158,19 @@ func (s *stamper) wait(ctx context.Context, limit time.Duration) error {
 	}
 }
 
+// elapsed is the time from the start to the last success.
+func (s *stamper) elapsed() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Max(s.stamps)
+}
+
 // steadyRate is the tasks a second between the 10th and the 90th percentile of completions.
 func (s *stamper) steadyRate() float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := append([]time.Duration(nil), s.stamps...)
-	sort.Slice(st, func(i, j int) bool { return st[i] < st[j] })
+	slices.Sort(st)
 	lo, hi := len(st)/10, len(st)*9/10
 	if hi <= lo || st[hi-1] <= st[lo] {
 		return 0
@@ -175,7 +182,8 @@ func (s *stamper) steadyRate() float64 {
 type processed struct {
 	rate float64 // tasks a second in the steady middle of the run
 	// handler is the mean time a task spent in the handler; cycle is the mean time a handler slot
-	// took per task (concurrency / rate). The difference is asynq's own work per task.
+	// took per task over the whole run, start-up included. The difference is asynq's own work
+	// per task, and the slots' idle time.
 	handler, cycle time.Duration
 	// cpu and redisCPU are the CPU time per task of this process (the simulator included) and of
 	// the Redis server (its other clients included, if any).
@@ -200,7 +208,7 @@ func process(ctx context.Context, sp *space, concurrency, n int, h asynq.Handler
 	return processed{
 		rate:     rate,
 		handler:  time.Duration(st.busy.Load() / int64(n)),
-		cycle:    time.Duration(float64(concurrency) / rate * float64(time.Second)),
+		cycle:    st.elapsed() * time.Duration(concurrency) / time.Duration(n),
 		cpu:      cpu / time.Duration(n),
 		redisCPU: redis / time.Duration(n),
 	}, nil

@@ -32,7 +32,8 @@ func (s *space) ledger() *tasks.Ledger { return tasks.NewLedger(s.rdb, s.keys, 0
 // cleanup deletes the space's keys (ours and asynq's for its queue) a page at a time, and
 // unregisters the queue. It is best effort: a key left behind costs memory, not correctness.
 func (s *space) cleanup(ctx context.Context) {
-	for _, pattern := range []string{"{" + s.stream + "}*", s.stream, "asynq:{" + s.queue + "}*"} {
+	// redis_rate puts its "rate:" before the rate limiter's key; the key also expires by itself.
+	for _, pattern := range []string{"{" + s.stream + "}*", "rate:{" + s.stream + "}*", s.stream, "asynq:{" + s.queue + "}*"} {
 		var cursor uint64
 		for range 1_000_000 { // bounded: a page per call, far more pages than any run makes
 			keys, next, err := s.rdb.Scan(ctx, cursor, pattern, 2000).Result()
