@@ -28,6 +28,7 @@ type config struct {
 	RateLimit       int
 	Timeout         time.Duration
 	Concurrency     int
+	TaskCheck       time.Duration
 	Queue           string
 	RetryBaseDelay  time.Duration
 	RetryMaxDelay   time.Duration
@@ -37,15 +38,14 @@ type config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	ReconcileGrace  time.Duration
-	// TaskCheckInterval is how long an idle worker waits before it looks at the queue again:
-	// asynq polls rather than blocks, and its own default of 1 s would make an order on an idle
-	// queue wait up to 1.5 s to be picked up.
-	TaskCheckInterval time.Duration
-	Embedded          bool
+	Embedded        bool
 }
 
-// defaultTaskCheckInterval keeps the pickup of an order on an idle queue under 75 ms (asynq sleeps
-// between half and one and a half intervals) for 20 cheap polls a second per idle worker process.
+// defaultTaskCheckInterval is TASK_CHECK_INTERVAL's default (config.TaskCheck): how long an idle
+// worker waits before it looks at the queue again. asynq polls rather than blocks, and sleeps
+// between half and one and a half intervals; its own 1 s would make an order on an idle queue wait
+// up to 1.5 s to be picked up. 50 ms keeps that under 75 ms for 20 cheap polls a second per idle
+// worker process.
 const defaultTaskCheckInterval = 50 * time.Millisecond
 
 // env reads environment variables into defaults, remembering the first malformed one.
@@ -111,6 +111,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool))
 	fs.IntVar(&c.RateLimit, "rate-limit", e.int("CPH_RATE_LIMIT", 5), "purchase calls per second, summed over every worker on this Redis (CPH_RATE_LIMIT)")
 	fs.DurationVar(&c.Timeout, "timeout", e.duration("CPH_TIMEOUT", 30*time.Second), "timeout of one purchase call (CPH_TIMEOUT)")
 	fs.IntVar(&c.Concurrency, "concurrency", e.int("WORKER_CONCURRENCY", 10), "handlers in this process (WORKER_CONCURRENCY)")
+	fs.DurationVar(&c.TaskCheck, "task-check-interval", e.duration("TASK_CHECK_INTERVAL", defaultTaskCheckInterval), "how often an idle worker looks for new orders; an order waits up to 1.5 times this to be picked up (TASK_CHECK_INTERVAL)")
 	fs.StringVar(&c.Queue, "queue", e.str("PURCHASE_QUEUE", "cph-purchase"), "asynq queue (PURCHASE_QUEUE)")
 	fs.DurationVar(&c.RetryBaseDelay, "retry-base-delay", e.duration("RETRY_BASE_DELAY", time.Second), "first backoff between attempts (RETRY_BASE_DELAY)")
 	fs.DurationVar(&c.RetryMaxDelay, "retry-max-delay", e.duration("RETRY_MAX_DELAY", 5*time.Minute), "largest backoff between attempts (RETRY_MAX_DELAY)")
@@ -120,7 +121,6 @@ func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool))
 	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SHUTDOWN_TIMEOUT", 40*time.Second), "on SIGTERM, how long in-flight purchases may finish before they are handed back (SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.ReconcileGrace, "reconcile-grace", e.duration("RECONCILE_GRACE", time.Minute), "after a purchase call with no answer, how long its servers may take to be listed (RECONCILE_GRACE)")
-	fs.DurationVar(&c.TaskCheckInterval, "task-check-interval", e.duration("TASK_CHECK_INTERVAL", defaultTaskCheckInterval), "how often an idle worker looks for new orders; an order waits up to 1.5 times this to be picked up (TASK_CHECK_INTERVAL)")
 	fs.BoolVar(&c.Embedded, "embedded", false, "run with an in-process Redis and CPH simulator, for trying the system; never for production")
 	return errors.Join(e.errs...)
 }
@@ -157,7 +157,7 @@ func (c *config) check() error {
 	if c.Timeout <= 0 {
 		errs = append(errs, "CPH_TIMEOUT must be positive")
 	}
-	if c.TaskCheckInterval <= 0 {
+	if c.TaskCheck <= 0 {
 		errs = append(errs, "TASK_CHECK_INTERVAL must be positive")
 	}
 	if c.RetryBaseDelay <= 0 || c.RetryMaxDelay < c.RetryBaseDelay {
