@@ -50,16 +50,13 @@ func (s *simulator) Close()      { s.ts.Close() }
 
 // phases sums where the handler's time went, through the handler's Observer.
 type phases struct {
-	calls, callTime, rateWait atomic.Int64
+	callTime, rateWait atomic.Int64
 }
 
-func (p *phases) Outcome(string, string) {}
-func (p *phases) PurchaseCall(d time.Duration, _ int) {
-	p.calls.Add(1)
-	p.callTime.Add(int64(d))
-}
-func (p *phases) RateLimitWait(d time.Duration) { p.rateWait.Add(int64(d)) }
-func (p *phases) Reconciled(bool)               {}
+func (p *phases) Outcome(string, string)              {}
+func (p *phases) PurchaseCall(d time.Duration, _ int) { p.callTime.Add(int64(d)) }
+func (p *phases) RateLimitWait(d time.Duration)       { p.rateWait.Add(int64(d)) }
+func (p *phases) Reconciled(bool)                     {}
 
 // handlerFor is the purchase handler as cmd/worker wires it, on sp and sim, logging at the
 // worker's default level to nowhere (formatting included, as in the worker).
