@@ -26,8 +26,13 @@ fmt:
 demo:
 	$(GO) run ./cmd/worker demo
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The performance table (cmd/cphbench, README "Performance") on the machine's Redis unless REDIS_URL
+# says otherwise, then the Go benchmarks of the hot pieces; BENCH_QUICK=1 for a small, rough run.
+# Benchmarks are not tests: CI does not run them.
+bench: export REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
+bench: build
+	bin/cphbench --worker bin/worker
+	$(GO) test -run '^$$' -bench . -benchmem $(if $(filter 1,$(BENCH_QUICK)),-benchtime 100ms) ./...
 
 # Long fuzzing by hand; `make test` already runs every seed corpus.
 fuzz:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,8 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 		RetryDelayFunc:  policy.Delay,
 		IsFailure:       tasks.IsFailure,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		// An idle worker polls; the default 1 s would be most of an order's latency.
+		TaskCheckInterval: cmp.Or(cfg.TaskCheck, defaultTaskCheckInterval),
 		// Retries and throttled orders come back on time rather than up to 5 s (asynq's default) late.
 		DelayedTaskCheckInterval: time.Second,
 		Logger:                   asynqLogger{log.With().Str("component", "asynq").Logger()},

@@ -176,7 +176,7 @@ func mustAcquireState(t *testing.T, l *Ledger, key, owner string) Claim {
 	return c
 }
 
-func streamEntries(t *testing.T, tr *testRedis) []StreamEntry {
+func streamEntries(t testing.TB, tr *testRedis) []StreamEntry {
 	t.Helper()
 	var out []StreamEntry
 	err := ReadResults(context.Background(), tr.rdb, tr.stream, "", false, func(e StreamEntry) error {

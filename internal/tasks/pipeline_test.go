@@ -18,7 +18,7 @@ import (
 // pipeline is the whole purchase path for one test: a producer, an asynq server running the
 // handler, the real HTTP client, and the simulator over real HTTP.
 type pipeline struct {
-	t        *testing.T
+	t        testing.TB
 	tr       *testRedis
 	sim      *cphsim.Server
 	simURL   string
@@ -48,7 +48,7 @@ type pipelineOptions struct {
 
 const testProject = "0b1c00000000000000000000000test"
 
-func startPipeline(t *testing.T, o pipelineOptions) *pipeline {
+func startPipeline(t testing.TB, o pipelineOptions) *pipeline {
 	t.Helper()
 	tr := newTestRedisOn(t, o.redis)
 	sim := cphsim.New(o.sim)

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"help", []string{"--help"}, 0, "Usage: cphbench"},
+		{"unknown flag", []string{"--bogus"}, 2, "flag provided but not defined"},
+		{"row out of range", []string{"--rows", "1,7"}, 2, `"7" is not a row number`},
+		{"row not a number", []string{"--rows", "two"}, 2, `"two" is not a row number`},
+		{"bad Redis URL", []string{"--redis-url", "http://x", "--worker", "/nonexistent"}, 1, "scheme"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, &stdout, &stderr, func(string) string { return "" })
+			if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, stderr.String(), tc.code, tc.stderr)
+			}
+		})
+	}
+}

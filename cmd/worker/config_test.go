@@ -1,0 +1,50 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestTaskCheckInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     string // TASK_CHECK_INTERVAL, "" for unset
+		args    []string
+		want    time.Duration
+		wantErr string // from bindFlags or check
+	}{
+		{name: "default", want: defaultTaskCheckInterval},
+		{name: "environment", env: "20ms", want: 20 * time.Millisecond},
+		{name: "flag wins", env: "20ms", args: []string{"--task-check-interval", "1s"}, want: time.Second},
+		{name: "not a duration", env: "fast", wantErr: `TASK_CHECK_INTERVAL="fast" is not a duration`},
+		{name: "negative", args: []string{"--task-check-interval", "-1s"}, wantErr: "TASK_CHECK_INTERVAL must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "CPH_ENDPOINT": "http://127.0.0.1:1", "CPH_TOKEN": "t"}
+			if tc.env != "" {
+				env["TASK_CHECK_INTERVAL"] = tc.env
+			}
+			var c config
+			fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+			err := bindFlags(fs, &c, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err == nil {
+				if err = fs.Parse(tc.args); err == nil {
+					err = c.check()
+				}
+			}
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case c.TaskCheck != tc.want:
+				t.Fatalf("TaskCheck = %s, want %s", c.TaskCheck, tc.want)
+			}
+		})
+	}
+}
