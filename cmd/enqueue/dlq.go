@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -208,18 +206,7 @@ func (a *app) deleteDeadLetter(ctx context.Context, b *backend, id string) (dele
 	if err != nil {
 		return deleted{}, err
 	}
-	queue := d.Queue
-	if queue == "" {
-		queue = a.cfg.queue
-	}
-	info, err := b.inspector.GetTaskInfo(queue, d.TaskID)
-	if err == nil && info.State == asynq.TaskStateArchived {
-		err = b.inspector.DeleteTask(queue, d.TaskID)
-	}
-	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return deleted{}, fmt.Errorf("delete the archived task %s: %w", d.TaskID, err)
-	}
-	ok, err := b.dls.Delete(ctx, d.TaskID)
+	ok, err := b.dls.Discard(ctx, b.inspector, d, a.cfg.queue)
 	if err != nil {
 		return deleted{}, err
 	}

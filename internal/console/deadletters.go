@@ -155,18 +155,8 @@ func (c *Console) delete(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("dead letter %s: %w", id, tasks.ErrNotFound)
 	}
-	queue := c.queueOf(dl)
-	info, err := c.cfg.Inspector.GetTaskInfo(queue, id)
-	if err == nil && info.State == asynq.TaskStateArchived {
-		err = c.cfg.Inspector.DeleteTask(queue, id)
-	}
-	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return fmt.Errorf("delete the archived task %s: %w", id, err)
-	}
-	if _, err := c.cfg.DeadLetters.Delete(ctx, id); err != nil {
-		return err
-	}
-	return nil
+	_, err = c.cfg.DeadLetters.Discard(ctx, c.cfg.Inspector, dl, c.cfg.Queue)
+	return err
 }
 
 // queueOf is the queue a dead letter's task was in.

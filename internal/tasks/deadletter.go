@@ -3,10 +3,12 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -126,4 +128,22 @@ func (s *DeadLetters) Delete(ctx context.Context, taskID string) (bool, error) {
 		return false, fmt.Errorf("delete dead letter %s: %w", taskID, err)
 	}
 	return del.Val() > 0, nil
+}
+
+// Discard drops dead letter dl for good: its archived asynq task, when asynq still holds it
+// archived (a task in any other state is a live order, a replay in flight, and is left alone), and
+// then our record. The ledger keeps the key: submitting it again is a duplicate. queue is used when
+// the record names none. It reports whether the record was still there.
+func (s *DeadLetters) Discard(ctx context.Context, insp *asynq.Inspector, dl DeadLetter, queue string) (bool, error) {
+	if dl.Queue != "" {
+		queue = dl.Queue
+	}
+	info, err := insp.GetTaskInfo(queue, dl.TaskID)
+	if err == nil && info.State == asynq.TaskStateArchived {
+		err = insp.DeleteTask(queue, dl.TaskID)
+	}
+	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return false, fmt.Errorf("delete the archived task %s: %w", dl.TaskID, err)
+	}
+	return s.Delete(ctx, dl.TaskID)
 }
