@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"cphpurchase/internal/cph/cphsim"
 )
 
 func TestTaskCheckInterval(t *testing.T) {
@@ -46,5 +48,25 @@ func TestTaskCheckInterval(t *testing.T) {
 				t.Fatalf("TaskCheck = %s, want %s", c.TaskCheck, tc.want)
 			}
 		})
+	}
+}
+
+// Nothing the worker opens listens beyond this machine unless configured to: its HTTP endpoints by
+// default, and in embedded mode the in-process Redis and simulator too.
+func TestNothingListensBeyondLoopbackByDefault(t *testing.T) {
+	var cfg config
+	if err := bindFlags(pflag.NewFlagSet("worker", pflag.ContinueOnError), &cfg, func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cfg.HTTPAddr, "127.0.0.1:") {
+		t.Fatalf("default HTTP_ADDR = %q, want loopback", cfg.HTTPAddr)
+	}
+	emb, err := startEmbedded(&cfg, cphsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	if !strings.HasPrefix(cfg.RedisURL, "redis://127.0.0.1:") || !strings.HasPrefix(cfg.Endpoint, "http://127.0.0.1:") {
+		t.Fatalf("embedded Redis %q and simulator %q, want both on loopback", cfg.RedisURL, cfg.Endpoint)
 	}
 }
