@@ -261,7 +261,13 @@ func (a *attempt) purchase(ctx context.Context, claim Claim) error {
 		return retryUncounted(err, time.Second)
 	}
 	start := h.now()
-	resp, err := h.cfg.API.Purchase(ctx, a.order.ProjectID, a.order.Request)
+	// The whole call, token and all, must end inside the window that the posting mark's lease and
+	// reconciliation's CallTimeout+ReconcileGrace assume: a send that began later (after a slow IAM
+	// token fetch, or the client's re-send after a 401) could place an order after another worker
+	// had concluded from the server list that none exists, and bought it again.
+	callCtx, cancelCall := context.WithTimeout(ctx, h.cfg.CallTimeout)
+	resp, err := h.cfg.API.Purchase(callCtx, a.order.ProjectID, a.order.Request)
+	cancelCall()
 	var apiErr *cph.Error
 	errors.As(err, &apiErr)
 	status := 0

@@ -3,7 +3,9 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -460,5 +462,50 @@ func TestPipelineTwoHandlersOnOneKeyMakeOneCall(t *testing.T) {
 	}
 	if n := len(p.stream()); n != 1 {
 		t.Fatalf("stream entries = %d, want 1", n)
+	}
+}
+
+// deadlineTokens is a static token that records how long the caller's context had left each
+// time a token was asked for: the client asks at the start of every request.
+type deadlineTokens struct {
+	mu   sync.Mutex
+	left []time.Duration
+}
+
+func (d *deadlineTokens) Token(ctx context.Context) (cph.Secret, error) {
+	dl, ok := ctx.Deadline()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !ok {
+		d.left = append(d.left, time.Duration(math.MaxInt64))
+	} else {
+		d.left = append(d.left, time.Until(dl))
+	}
+	return "test-token", nil
+}
+
+func (d *deadlineTokens) Invalidate(cph.Secret) {}
+
+func TestPipelinePurchaseCallEndsInsideItsPostingWindow(t *testing.T) {
+	// The posting mark's lease and reconciliation assume that a purchase call, token fetch and
+	// any re-send included, is over CallTimeout after the mark. A call given the attempt's whole
+	// context could send after a slow token fetch, when another worker may already have found
+	// no order and bought it.
+	tokens := &deadlineTokens{}
+	p := startPipeline(t, pipelineOptions{maxRetry: 3, callTimeout: 2 * time.Second,
+		tokens: func(string) cph.TokenSource { return tokens }})
+	en := p.submit(order("window-1"))
+	if r := p.wait(en.IdempotencyKey); r.Status != StatusSucceeded {
+		t.Fatalf("result = %+v", r)
+	}
+	tokens.mu.Lock()
+	defer tokens.mu.Unlock()
+	if len(tokens.left) == 0 {
+		t.Fatal("no token was asked for")
+	}
+	for _, left := range tokens.left {
+		if left > 2*time.Second {
+			t.Fatalf("the purchase call had %s left, more than CallTimeout (2s): %v", left, tokens.left)
+		}
 	}
 }
