@@ -14,6 +14,7 @@ const redisSecret = "s3cret"
 // start with exit code 2 and one line that names the variable to fix, without a stack trace and
 // without a password.
 func TestWorkerConfigErrors(t *testing.T) {
+	t.Parallel()
 	valid := map[string]string{
 		"REDIS_URL":    "redis://127.0.0.1:1/0",
 		"CPH_ENDPOINT": "http://127.0.0.1:1",
@@ -65,6 +66,7 @@ func TestWorkerConfigErrors(t *testing.T) {
 // reached: it keeps trying and logs why, at debug level, and then stops on SIGTERM. Nothing it
 // printed may hold the password.
 func TestWorkerNeverPrintsTheRedisPassword(t *testing.T) {
+	t.Parallel()
 	w := newProcs(t).start("worker", bin("worker"), nil, map[string]string{
 		"REDIS_URL":    "redis://u:" + redisSecret + "@127.0.0.1:1/0",
 		"CPH_ENDPOINT": "http://127.0.0.1:1",

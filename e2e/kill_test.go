@@ -20,6 +20,7 @@ const redeliveryWait = 3 * time.Minute
 // the order: the order exists, the worker never learnt it. A new worker must find it by
 // reconciliation instead of buying it again.
 func TestSIGKILLMidCall(t *testing.T) {
+	t.Parallel()
 	const name, key = "e2e-kill-1", "e2e/kill/1"
 	s := startSimInTest(t, cphsim.Options{
 		HangFor: 10 * time.Minute, // until the client goes away: the worker dies first

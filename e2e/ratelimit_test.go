@@ -16,6 +16,7 @@ import (
 // simulator that enforces 5 purchases a second and counts every call beyond it. CPH_RATE_LIMIT
 // is the limit of the fleet, so together they must never exceed it.
 func TestTwoWorkersShareTheRateLimit(t *testing.T) {
+	t.Parallel()
 	const orders, limit = 40, 5
 	tr := newTestRedis(t)
 	ps := newProcs(t)
@@ -79,4 +80,29 @@ func arrivalGaps(s *sim) []time.Duration {
 		gaps = append(gaps, at[i].Sub(at[i-1]).Round(100*time.Microsecond))
 	}
 	return gaps
+}
+
+// densestSecond returns the purchase calls of the busiest one-second window, as the simulator
+// counts MaxPurchasesPerSecond, to show what the fleet sent there.
+func densestSecond(s *sim) []cphsim.Call {
+	var calls []cphsim.Call
+	s.must(s.get("calls", &calls))
+	var purchases []cphsim.Call
+	for _, c := range calls {
+		if c.Method == "POST" && strings.HasSuffix(c.Path, "/cloud-phone/servers") {
+			purchases = append(purchases, c)
+		}
+	}
+	sort.Slice(purchases, func(i, j int) bool { return purchases[i].Time.Before(purchases[j].Time) })
+	var best []cphsim.Call
+	lo := 0
+	for hi := range purchases {
+		for !purchases[lo].Time.After(purchases[hi].Time.Add(-time.Second)) {
+			lo++
+		}
+		if hi-lo+1 > len(best) {
+			best = purchases[lo : hi+1]
+		}
+	}
+	return best
 }

@@ -30,14 +30,21 @@ type testRedis struct {
 
 func newTestRedis(t testing.TB) *testRedis {
 	t.Helper()
-	tr := &testRedis{}
 	if url := os.Getenv("REDIS_URL"); url != "" {
-		tr.url = url
-	} else {
-		tr.mini = miniredis.RunT(t)
-		tr.url = "redis://" + tr.mini.Addr() + "/0"
-		advanceMiniredis(t, tr.mini)
+		return newTestRedisAt(t, url, true)
 	}
+	m := miniredis.RunT(t)
+	advanceMiniredis(t, m)
+	tr := newTestRedisAt(t, "redis://"+m.Addr()+"/0", false)
+	tr.mini = m
+	return tr
+}
+
+// newTestRedisAt is the test's Redis at url. On a shared one the test's keys are deleted when it
+// ends; a Redis of the test's own goes away with it.
+func newTestRedisAt(t testing.TB, url string, shared bool) *testRedis {
+	t.Helper()
+	tr := &testRedis{url: url}
 	opt, err := tasks.ParseRedisURL(tr.url)
 	if err != nil {
 		t.Fatalf("REDIS_URL: %v", err)
@@ -51,7 +58,7 @@ func newTestRedis(t testing.TB) *testRedis {
 	tr.stream = "e2e:" + id + ":results"
 	tr.keys = tasks.NewKeys(tr.stream)
 	t.Cleanup(func() {
-		if tr.mini == nil {
+		if shared {
 			deleteKeys(t, tr.rdb, tr.queue, tr.stream)
 		}
 		_ = tr.rdb.Close()

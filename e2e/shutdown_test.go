@@ -31,6 +31,7 @@ func (f *inFlight) wrap(next http.Handler) http.Handler {
 // either finished and recorded or handed back, and after a new worker has run, every order must
 // have exactly one terminal result and one order at the simulator.
 func TestSIGTERMGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		latency  time.Duration
