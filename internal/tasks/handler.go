@@ -127,7 +127,35 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		return a.deadLetter(ctx, "", ClassInvalid, err)
 	}
+	if a.retried >= maxRetry {
+		return a.runToEnd(ctx)
+	}
 	return a.run(ctx)
+}
+
+// runToEnd runs the attempt on the task's last delivery, where asynq archives whatever error the
+// handler returns without running it again. A retry that is nobody's failure (the key held by
+// another worker, possibly a dead one until its lease ends; Redis away) is therefore waited for
+// here, until the order ends or ctx does (asynq's task deadline, 30 minutes by default, or a
+// shutdown, which hands the task back uncounted); otherwise the order would be left with no
+// result and no dead letter.
+func (a *attempt) runToEnd(ctx context.Context) error {
+	for {
+		err := a.run(ctx)
+		var later *retryLater
+		if !errors.As(err, &later) || later.counted {
+			return err
+		}
+		a.log.Info().Err(err).Msg("last delivery: retrying here, as asynq would archive the task")
+		t := time.NewTimer(max(later.after, 100*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		a.settled = false
+	}
 }
 
 // decodeTask decodes and validates the task's order, filling the default project.

@@ -509,3 +509,36 @@ func TestPipelinePurchaseCallEndsInsideItsPostingWindow(t *testing.T) {
 		}
 	}
 }
+
+func TestPipelineLastDeliveryWaitsForABusyKeyInsteadOfBeingArchived(t *testing.T) {
+	// On a task's last delivery asynq archives whatever error the handler returns, silently: a
+	// "come back later" there (the key held by a worker that died, Redis away) would leave the
+	// order with no result, no dead letter and nobody to finish it.
+	p := startPipeline(t, pipelineOptions{maxRetry: 3})
+	o := order("last-delivery-1")
+	o.IdempotencyKey = "last-delivery-1"
+	// A worker that died holding the key: its lease runs out in a moment.
+	if _, err := p.ledger.Acquire(context.Background(), o.IdempotencyKey, "dead-owner", "dead-task", 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(o)
+	_, err := p.client.Enqueue(asynq.NewTask(TypePurchase, payload),
+		asynq.Queue(p.tr.queue), asynq.TaskID("last-delivery"), asynq.MaxRetry(0), asynq.Retention(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if info, err := p.insp.GetTaskInfo(p.tr.queue, "last-delivery"); err == nil && info.State == asynq.TaskStateArchived {
+			t.Fatalf("the task was archived (last error %q) and the order has no result", info.LastErr)
+		}
+		if e, ok, _ := p.ledger.Get(context.Background(), o.IdempotencyKey); ok && e.State == "succeeded" {
+			if n := len(p.sim.OrdersFor("last-delivery-1")); n != 1 {
+				t.Fatalf("simulator has %d orders, want 1", n)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the order did not end")
+}
