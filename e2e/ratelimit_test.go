@@ -15,8 +15,12 @@ import (
 // TestTwoWorkersShareTheRateLimit runs two worker processes, ten handlers each, against a
 // simulator that enforces 5 purchases a second and counts every call beyond it. CPH_RATE_LIMIT
 // is the limit of the fleet, so together they must never exceed it.
+//
+// It does not run in parallel with the other e2e tests: what it measures is the spacing of calls
+// as they arrive, and on a starved 2-core machine (race detector, other tests' worker processes) a
+// worker admitted by the limiter can wait tens of milliseconds for a CPU before it sends, which
+// no limiter's spacing absorbs (gaps of 150–320 ms around the limiter's 210 ms were seen).
 func TestTwoWorkersShareTheRateLimit(t *testing.T) {
-	t.Parallel()
 	const orders, limit = 40, 5
 	tr := newTestRedis(t)
 	ps := newProcs(t)
