@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -56,4 +57,12 @@ func asynqLevel(l zerolog.Level) asynq.LogLevel {
 	default:
 		return asynq.ErrorLevel
 	}
+}
+
+// redisLogger routes go-redis's own log lines (dial retries while Redis is away) into zerolog, so
+// that the worker's stderr stays one JSON object a line.
+type redisLogger struct{ log zerolog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn().Str("component", "go-redis").Msg(fmt.Sprintf(format, v...))
 }

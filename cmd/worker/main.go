@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"cphpurchase/internal/cph/cphsim"
@@ -101,6 +102,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer, simOpts cp
 	if err != nil {
 		return usageError{err}
 	}
+	// go-redis logs through one process-wide logger; the worker is the only thing in its process.
+	redis.SetLogger(redisLogger{log})
 	if cfg.Embedded {
 		emb, err := startEmbedded(&cfg, simOpts)
 		if err != nil {

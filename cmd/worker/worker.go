@@ -43,12 +43,18 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := cph.NewClient(cfg.Endpoint, tokens, cph.ClientOptions{Timeout: cfg.Timeout, UserAgent: "cph-purchase-worker"})
-	if err != nil {
-		return nil, err
-	}
 	rdb := tasks.NewRedisClient(opt)
 	keys := tasks.NewKeys(cfg.ResultsStream)
+	limiter := tasks.NewRateLimiter(rdb, keys, cfg.RateLimit)
+	api, err := cph.NewClient(cfg.Endpoint, tokens, cph.ClientOptions{
+		Timeout: cfg.Timeout, UserAgent: "cph-purchase-worker",
+		// A re-send after a refused token is a call the gateway counts: it waits its turn too.
+		BeforeResend: func(ctx context.Context) error { _, err := limiter.Wait(ctx); return err },
+	})
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	hostname, _ := os.Hostname()
 	log = log.With().Str("worker", fmt.Sprintf("%s:%d", hostname, os.Getpid())).Logger()
 	reg, metrics, err := newMetrics(rdb, keys, cfg.Queue, log)
@@ -58,7 +64,7 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	handler := tasks.NewHandler(tasks.HandlerConfig{
 		API:              api,
 		Ledger:           tasks.NewLedger(rdb, keys, 0).WithMinReplicas(cfg.MinReplicas),
-		RateLimiter:      tasks.NewRateLimiter(rdb, keys, cfg.RateLimit),
+		RateLimiter:      limiter,
 		Queue:            cfg.Queue,
 		DefaultProjectID: cfg.ProjectID,
 		CallTimeout:      cfg.Timeout,

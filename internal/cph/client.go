@@ -27,11 +27,12 @@ const (
 // returns is (or wraps) an *Error whose Class tells whether the purchase may have been placed. It
 // is safe for concurrent use by many handlers; create one per process and share it.
 type Client struct {
-	base      *url.URL
-	tokens    TokenSource
-	http      *http.Client
-	timeout   time.Duration
-	userAgent string
+	base         *url.URL
+	tokens       TokenSource
+	http         *http.Client
+	timeout      time.Duration
+	userAgent    string
+	beforeResend func(ctx context.Context) error
 }
 
 // ClientOptions tunes a Client; the zero value is a good production setting.
@@ -47,6 +48,11 @@ type ClientOptions struct {
 	Timeout time.Duration
 	// UserAgent is sent with every request; empty means DefaultUserAgent.
 	UserAgent string
+	// BeforeResend, when set, is called before a request refused with 401 is sent again with a
+	// fresh token; an error stops the re-send. The API's gateway counts the refused call and the
+	// re-send alike, so a worker waits here for its fleet-wide rate limit, as it does before the
+	// first send.
+	BeforeResend func(ctx context.Context) error
 }
 
 // NewClient returns a Client for the CPH API at endpoint, an absolute http or https URL such as
@@ -62,7 +68,7 @@ func NewClient(endpoint string, tokens TokenSource, opts ClientOptions) (*Client
 		return nil, fmt.Errorf("cph: timeout must not be negative, got %s", opts.Timeout)
 	}
 	base, _ := url.Parse(strings.TrimRight(endpoint, "/"))
-	c := &Client{base: base, tokens: tokens, http: opts.HTTPClient, timeout: opts.Timeout, userAgent: opts.UserAgent}
+	c := &Client{base: base, tokens: tokens, http: opts.HTTPClient, timeout: opts.Timeout, userAgent: opts.UserAgent, beforeResend: opts.BeforeResend}
 	if c.http == nil {
 		c.http = newHTTPClient()
 	}

@@ -554,6 +554,52 @@ func TestPurchaseRefreshesTokenOnce(t *testing.T) {
 	}
 }
 
+func TestPurchaseResendWaitsForBeforeResend(t *testing.T) {
+	// The gateway counts the refused call and the re-send alike: the worker's rate limit must
+	// see both, so the re-send waits for BeforeResend, and does not happen when it fails.
+	unauthorized := respond(401, `{"error_code":"APIGW.0301","error_msg":"token expired"}`)
+	tests := []struct {
+		name      string
+		hookErr   error
+		wantCalls int32
+		wantErr   *wantError
+	}{
+		{name: "re-sent after the hook", wantCalls: 2},
+		{name: "the hook refuses", hookErr: errors.New("rate limiter: context deadline exceeded"), wantCalls: 1,
+			wantErr: &wantError{class: ClassRetryable, message: "rate limiter"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, calls := newTestServer(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-Auth-Token") == "tok-2" {
+					respond(200, `{"order_id":"CS1","server_ids":["s-1"]}`)(w, r)
+					return
+				}
+				unauthorized(w, r)
+			})
+			var hooked []int32 // requests the server had seen when the hook ran
+			c := newTestClient(t, srv.URL, &rotatingTokens{}, ClientOptions{BeforeResend: func(context.Context) error {
+				hooked = append(hooked, calls.Load())
+				return tt.hookErr
+			}})
+			got, err := c.Purchase(context.Background(), "proj", testPurchaseRequest())
+			if tt.wantErr == nil {
+				if err != nil || got.OrderID != "CS1" {
+					t.Fatalf("Purchase = %+v, %v", got, err)
+				}
+			} else {
+				checkError(t, err, *tt.wantErr)
+			}
+			if n := calls.Load(); n != tt.wantCalls {
+				t.Errorf("server saw %d requests, want %d", n, tt.wantCalls)
+			}
+			if fmt.Sprint(hooked) != "[1]" {
+				t.Errorf("hook ran when the server had seen %v requests, want once, after the first", hooked)
+			}
+		})
+	}
+}
+
 func TestPurchaseRequestShape(t *testing.T) {
 	type seen struct {
 		method, path, query string

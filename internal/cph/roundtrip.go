@@ -46,7 +46,12 @@ func newHTTPClient() *http.Client {
 // APIGW.0301, and returns a 2xx answer or an *Error.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte) (*answer, error) {
 	var refused *Error
-	for range 2 {
+	for i := range 2 {
+		if i > 0 && c.beforeResend != nil {
+			if err := c.beforeResend(ctx); err != nil {
+				return nil, &Error{Class: ClassRetryable, Message: "request not sent again after a refused token: " + err.Error(), Err: err}
+			}
+		}
 		tok, err := c.tokens.Token(ctx)
 		if err != nil {
 			return nil, tokenError(ctx, err)

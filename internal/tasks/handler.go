@@ -130,11 +130,39 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// may belong to a valid order of the same producer that is in flight or already bought.
 		return a.deadLetterAs(ctx, invalidLedgerKey(a.taskID), "", ClassInvalid, err)
 	}
+	if a.retried >= maxRetry {
+		return a.runToEnd(ctx)
+	}
 	return a.run(ctx)
 }
 
 // invalidLedgerKey is the ledger key under which an invalid order's failure is recorded.
 func invalidLedgerKey(taskID string) string { return "invalid:" + taskID }
+
+// runToEnd runs the attempt on the task's last delivery, where asynq archives whatever error the
+// handler returns without running it again. A retry that is nobody's failure (the key held by
+// another worker, possibly a dead one until its lease ends; Redis away) is therefore waited for
+// here, until the order ends or ctx does (asynq's task deadline, 30 minutes by default, or a
+// shutdown, which hands the task back uncounted); otherwise the order would be left with no
+// result and no dead letter.
+func (a *attempt) runToEnd(ctx context.Context) error {
+	for {
+		err := a.run(ctx)
+		var later *retryLater
+		if !errors.As(err, &later) || later.counted {
+			return err
+		}
+		a.log.Info().Err(err).Msg("last delivery: retrying here, as asynq would archive the task")
+		t := time.NewTimer(max(later.after, 100*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		a.settled = false
+	}
+}
 
 // decodeTask decodes and validates the task's order, filling the default project.
 func decodeTask(t *asynq.Task, defaultProject string) (*Order, error) {
@@ -276,7 +304,13 @@ func (a *attempt) purchase(ctx context.Context, claim Claim) error {
 		return retryUncounted(err, time.Second)
 	}
 	start := h.now()
-	resp, err := h.cfg.API.Purchase(ctx, a.order.ProjectID, a.order.Request)
+	// The whole call, token and all, must end inside the window that the posting mark's lease and
+	// reconciliation's CallTimeout+ReconcileGrace assume: a send that began later (after a slow IAM
+	// token fetch, or the client's re-send after a 401) could place an order after another worker
+	// had concluded from the server list that none exists, and bought it again.
+	callCtx, cancelCall := context.WithTimeout(ctx, h.cfg.CallTimeout)
+	resp, err := h.cfg.API.Purchase(callCtx, a.order.ProjectID, a.order.Request)
+	cancelCall()
 	var apiErr *cph.Error
 	errors.As(err, &apiErr)
 	status := 0

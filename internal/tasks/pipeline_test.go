@@ -3,7 +3,9 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -497,4 +499,82 @@ func TestPipelineTwoHandlersOnOneKeyMakeOneCall(t *testing.T) {
 	if n := len(p.stream()); n != 1 {
 		t.Fatalf("stream entries = %d, want 1", n)
 	}
+}
+
+// deadlineTokens is a static token that records how long the caller's context had left each
+// time a token was asked for: the client asks at the start of every request.
+type deadlineTokens struct {
+	mu   sync.Mutex
+	left []time.Duration
+}
+
+func (d *deadlineTokens) Token(ctx context.Context) (cph.Secret, error) {
+	dl, ok := ctx.Deadline()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !ok {
+		d.left = append(d.left, time.Duration(math.MaxInt64))
+	} else {
+		d.left = append(d.left, time.Until(dl))
+	}
+	return "test-token", nil
+}
+
+func (d *deadlineTokens) Invalidate(cph.Secret) {}
+
+func TestPipelinePurchaseCallEndsInsideItsPostingWindow(t *testing.T) {
+	// The posting mark's lease and reconciliation assume that a purchase call, token fetch and
+	// any re-send included, is over CallTimeout after the mark. A call given the attempt's whole
+	// context could send after a slow token fetch, when another worker may already have found
+	// no order and bought it.
+	tokens := &deadlineTokens{}
+	p := startPipeline(t, pipelineOptions{maxRetry: 3, callTimeout: 2 * time.Second,
+		tokens: func(string) cph.TokenSource { return tokens }})
+	en := p.submit(order("window-1"))
+	if r := p.wait(en.IdempotencyKey); r.Status != StatusSucceeded {
+		t.Fatalf("result = %+v", r)
+	}
+	tokens.mu.Lock()
+	defer tokens.mu.Unlock()
+	if len(tokens.left) == 0 {
+		t.Fatal("no token was asked for")
+	}
+	for _, left := range tokens.left {
+		if left > 2*time.Second {
+			t.Fatalf("the purchase call had %s left, more than CallTimeout (2s): %v", left, tokens.left)
+		}
+	}
+}
+
+func TestPipelineLastDeliveryWaitsForABusyKeyInsteadOfBeingArchived(t *testing.T) {
+	// On a task's last delivery asynq archives whatever error the handler returns, silently: a
+	// "come back later" there (the key held by a worker that died, Redis away) would leave the
+	// order with no result, no dead letter and nobody to finish it.
+	p := startPipeline(t, pipelineOptions{maxRetry: 3})
+	o := order("last-delivery-1")
+	o.IdempotencyKey = "last-delivery-1"
+	// A worker that died holding the key: its lease runs out in a moment.
+	if _, err := p.ledger.Acquire(context.Background(), o.IdempotencyKey, "dead-owner", "dead-task", 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(o)
+	_, err := p.client.Enqueue(asynq.NewTask(TypePurchase, payload),
+		asynq.Queue(p.tr.queue), asynq.TaskID("last-delivery"), asynq.MaxRetry(0), asynq.Retention(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if info, err := p.insp.GetTaskInfo(p.tr.queue, "last-delivery"); err == nil && info.State == asynq.TaskStateArchived {
+			t.Fatalf("the task was archived (last error %q) and the order has no result", info.LastErr)
+		}
+		if e, ok, _ := p.ledger.Get(context.Background(), o.IdempotencyKey); ok && e.State == "succeeded" {
+			if n := len(p.sim.OrdersFor("last-delivery-1")); n != 1 {
+				t.Fatalf("simulator has %d orders, want 1", n)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the order did not end")
 }

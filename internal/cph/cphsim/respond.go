@@ -21,6 +21,9 @@ type exchange struct {
 	w    http.ResponseWriter
 	r    *http.Request
 	call Call
+	// dropped is the connection drop took over; ServeHTTP closes it after recording the call, so
+	// that a client who saw the connection close finds the call recorded.
+	dropped io.Closer
 }
 
 // reply writes body as JSON with status, and the X-Request-Id header that matches the body's
@@ -50,16 +53,17 @@ func (x *exchange) throttle(retryAfterSeconds int64) {
 	x.fail(http.StatusTooManyRequests, codeThrottled, msgThrottled)
 }
 
-// drop closes the connection without writing a response: the client sees EOF or a reset, as it
-// would when a load balancer or the network dies mid-call. Where the connection cannot be taken
-// over (HTTP/2), aborting the handler has the same effect on the client.
+// drop takes the connection over without writing a response, for ServeHTTP to close once the
+// call is recorded: the client sees EOF or a reset, as it would when a load balancer or the
+// network dies mid-call. Where the connection cannot be taken over (HTTP/2), aborting the handler
+// has the same effect on the client.
 func (x *exchange) drop() {
 	x.call.Status = 0
 	conn, _, err := http.NewResponseController(x.w).Hijack()
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	conn.Close()
+	x.dropped = conn
 }
 
 // maxBody bounds what the simulator reads of a request body; real purchase bodies are < 4 KiB.

@@ -46,7 +46,12 @@ func (s *Server) SetDown(down bool) { s.down.Store(down) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{w: w, r: r, call: Call{Time: s.opts.Now(), Method: r.Method, Path: r.URL.Path, RequestID: newID()}}
 	invalid := false
-	defer func() { s.rec.add(x.call, invalid) }() // also runs when drop aborts the handler
+	defer func() { // also runs when drop aborts the handler
+		s.rec.add(x.call, invalid)
+		if x.dropped != nil {
+			x.dropped.Close()
+		}
+	}()
 
 	if s.down.Load() {
 		x.drop()
