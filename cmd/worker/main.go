@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"cphpurchase/internal/cph/cphsim"
@@ -21,6 +22,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// go-redis logs through one process-wide logger: set here, where the process starts, so that
+	// its lines (dial retries while Redis is away) are JSON like the worker's own.
+	redis.SetLogger(redisLogger{zerolog.New(os.Stderr).With().Timestamp().Logger()})
 	os.Exit(execute(ctx, os.Args[1:], os.Stdout, os.Stderr, osLookup))
 }
 
@@ -102,8 +106,6 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer, simOpts cp
 	if err != nil {
 		return usageError{err}
 	}
-	// go-redis logs through one process-wide logger; the worker is the only thing in its process.
-	redis.SetLogger(redisLogger{log})
 	if cfg.Embedded {
 		emb, err := startEmbedded(&cfg, simOpts)
 		if err != nil {

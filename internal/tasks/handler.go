@@ -110,7 +110,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a := &attempt{h: h, payload: t.Payload(), results: t.ResultWriter(), taskID: t.ResultWriter().TaskID(), owner: newOwner()}
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	// The task carries one retry more than the budget (see EnqueueOptions): a slot to turn an
+	// The task carries one retry more than the budget (see Producer.options): a slot to turn an
 	// order whose last attempt crashed into a terminal result, instead of asynq archiving it
 	// silently.
 	a.budget = max(maxRetry-1, 0)
@@ -124,7 +124,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if err != nil {
 		if a.key == "" {
-			a.key = "invalid:" + a.taskID
+			a.key = invalidLedgerKey(a.taskID)
 		}
 		// An invalid order is recorded under its task, not its key: it made no call, and its key
 		// may belong to a valid order of the same producer that is in flight or already bought.
