@@ -315,10 +315,32 @@ func (c *chaosRun) storm() {
 
 // drain waits up to d for every key to be terminal in the ledger and returns those that are not.
 func (c *chaosRun) drain(keys []string, d time.Duration) []string {
+	invalid := map[string]bool{}
+	for _, o := range c.orders {
+		invalid[o.key] = o.invalid
+	}
+	ledgerKeys := make([]string, len(keys))
+	orderKey := map[string]string{}
+	for i, k := range keys {
+		ledgerKeys[i] = ledgerKey(k, invalid[k])
+		orderKey[ledgerKeys[i]] = k
+	}
 	ledger := tasks.NewLedger(c.tr.rdb, c.tr.keys, 0)
-	open := waitTerminal(c.t, ledger, keys, min(d, time.Until(c.start.Add(chaosBound))))
+	open := waitTerminal(c.t, ledger, ledgerKeys, min(d, time.Until(c.start.Add(chaosBound))))
+	for i, lk := range open {
+		open[i] = orderKey[lk]
+	}
 	c.logf("%d of %d orders ended", len(keys)-len(open), len(keys))
 	return open
+}
+
+// ledgerKey is where the ledger records the order of key: an invalid order never takes its key,
+// and its failure is recorded under "invalid:" and its task id (enqueued raw under TaskID(key)).
+func ledgerKey(key string, invalid bool) string {
+	if invalid {
+		return "invalid:" + tasks.TaskID(key)
+	}
+	return key
 }
 
 // plausibleClass says whether a dead letter's class fits how its order could have failed here.
@@ -393,7 +415,7 @@ func (c *chaosRun) check(replayed map[string]int, problems []string) {
 	succeeded := map[string]tasks.Result{}
 	reconciled := 0
 	for _, o := range c.orders {
-		e, ok, err := ledger.Get(ctx, o.key)
+		e, ok, err := ledger.Get(ctx, ledgerKey(o.key, o.invalid))
 		if err != nil {
 			t.Fatal(err)
 		}
