@@ -35,19 +35,13 @@ letter replayed after its cause was fixed. It takes well under a minute.`,
 	}
 }
 
-// demoOrder is a valid order for one server named name, paid automatically.
+// demoOrder is a valid order for count servers named name, paid automatically, with a port.
 func demoOrder(name string, count int) *tasks.Order {
-	var req cph.PurchaseRequest
-	_ = json.Unmarshal([]byte(fmt.Sprintf(`{
-		"server_name": %q, "server_model_name": "physical.kg1.4xlarge.cp",
-		"phone_model_name": "kg1.cp.c20.d64SSD.e1v1", "image_id": "20060220200717f201120a2300000e91",
-		"count": %d, "ports": [{"name": "web", "listen_port": 20000, "internet_accessible": "false"}],
-		"extend_param": {"charging_mode": 0, "period_type": 2, "period_num": 1, "is_auto_pay": 1},
-		"tenant_vpc_id": "fca063f6-b942-42a8-9004-e5545f58d6a2",
-		"nics": [{"subnet_id": "f1cbfc37-eb42-4357-a0ec-9e4f11950908"}],
-		"public_ip": {"eip": {"type": "5_bgp"}},
-		"band_width": {"band_width_share_type": 0, "band_width_size": 300, "band_width_charge_mode": 1}}`, name, count)), &req)
-	return &tasks.Order{IdempotencyKey: "demo/" + name, Request: &req, Metadata: map[string]string{"batch": "demo"}}
+	req := cph.ExampleRequest(name)
+	*req.Count = count
+	port, fromInternet := 20000, "false"
+	req.Ports = []cph.Port{{Name: "web", ListenPort: &port, InternetAccessible: &fromInternet}}
+	return &tasks.Order{IdempotencyKey: "demo/" + name, Request: req, Metadata: map[string]string{"batch": "demo"}}
 }
 
 // demoScript is the simulator's behaviour in the demo: which call of which order fails how.

@@ -18,20 +18,8 @@ const simProject = "0b1c0000000000000000000000000sim"
 
 func simRequest(t *testing.T, name string) *cph.PurchaseRequest {
 	t.Helper()
-	req, err := cph.DecodePurchaseRequest([]byte(`{
-		"server_name": "` + name + `", "server_model_name": "physical.kg1.4xlarge.cp",
-		"phone_model_name": "kg1.cp.c20.d64SSD.e1v1", "image_id": "20060220200717f201120a2300000e91",
-		"count": 2, "extend_param": {"charging_mode": 0, "period_type": 2, "period_num": 1, "is_auto_pay": 1},
-		"tenant_vpc_id": "fca063f6-b942-42a8-9004-e5545f58d6a2",
-		"nics": [{"subnet_id": "f1cbfc37-eb42-4357-a0ec-9e4f11950908"}],
-		"public_ip": {"eip": {"type": "5_bgp"}},
-		"band_width": {"band_width_share_type": 0, "band_width_size": 300, "band_width_charge_mode": 1}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if errs := req.Validate(); len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	req := cph.ExampleRequest(name)
+	*req.Count = 2
 	return req
 }
 

@@ -111,19 +111,7 @@ func startPipeline(t testing.TB, o pipelineOptions) *pipeline {
 
 // order returns a valid purchase order for one server named name, paid automatically.
 func order(name string) *Order {
-	var req cph.PurchaseRequest
-	err := json.Unmarshal([]byte(`{
-		"server_name": "`+name+`", "server_model_name": "physical.kg1.4xlarge.cp",
-		"phone_model_name": "kg1.cp.c20.d64SSD.e1v1", "image_id": "20060220200717f201120a2300000e91",
-		"count": 1, "extend_param": {"charging_mode": 0, "period_type": 2, "period_num": 1, "is_auto_pay": 1},
-		"tenant_vpc_id": "fca063f6-b942-42a8-9004-e5545f58d6a2",
-		"nics": [{"subnet_id": "f1cbfc37-eb42-4357-a0ec-9e4f11950908"}],
-		"public_ip": {"eip": {"type": "5_bgp"}},
-		"band_width": {"band_width_share_type": 0, "band_width_size": 300, "band_width_charge_mode": 1}}`), &req)
-	if err != nil {
-		panic(err)
-	}
-	return &Order{ProjectID: testProject, Request: &req, Metadata: map[string]string{"test": name}}
+	return &Order{ProjectID: testProject, Request: cph.ExampleRequest(name), Metadata: map[string]string{"test": name}}
 }
 
 func (p *pipeline) submit(o *Order) EnqueueResult {
