@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"cphpurchase/internal/tasks"
 )
 
 // TestErrorsAreOneLine covers the mistakes that end a run before any work: each is one line on
@@ -125,5 +131,18 @@ func TestHelpShowsExamples(t *testing.T) {
 				t.Errorf("stderr = %q; and help must never show REDIS_URL", r.stderr)
 			}
 		})
+	}
+}
+
+// A file far larger than an order is refused after reading only an order's worth of it.
+func TestSubmitRefusesAFileLargerThanAnOrder(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("a"), 10*tasks.MaxOrderBytes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--redis-url", "redis://127.0.0.1:1/0", "submit", "-f", big}, strings.NewReader(""), &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "an order is at most 65536 bytes") || strings.Count(stderr.String(), "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q; want 2 and one line about the size", code, stderr.String())
 	}
 }

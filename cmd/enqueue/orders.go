@@ -67,11 +67,19 @@ func readOrders(name string, stdin io.Reader, l layout, d orderDefaults) ([]pars
 	var data []byte
 	var err error
 	if name == "-" {
-		if data, err = io.ReadAll(stdin); err != nil {
+		data, err = readAtMost(stdin, l)
+		if err != nil {
 			err = fmt.Errorf("read stdin: %w", err)
 		}
 	} else {
-		data, err = os.ReadFile(name) // its errors name the file
+		var f *os.File
+		if f, err = os.Open(name); err == nil { // its errors name the file
+			data, err = readAtMost(f, l)
+			f.Close()
+			if err != nil {
+				err = fmt.Errorf("%s: %w", name, err)
+			}
+		}
 	}
 	if err != nil {
 		return nil, invalidInput(err)
@@ -89,6 +97,19 @@ func readOrders(name string, stdin io.Reader, l layout, d orderDefaults) ([]pars
 		}
 	}
 	return out, nil
+}
+
+// readAtMost reads r whole; one order is read only up to its size limit, so that a wrong file
+// given to submit costs no more memory than an order may have.
+func readAtMost(r io.Reader, l layout) ([]byte, error) {
+	if l != oneDocument {
+		return io.ReadAll(r)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, tasks.MaxOrderBytes+1))
+	if err == nil && len(data) > tasks.MaxOrderBytes {
+		err = fmt.Errorf("an order is at most %d bytes, and this is more", tasks.MaxOrderBytes)
+	}
+	return data, err
 }
 
 // parseOrder decodes one order strictly, applies the command line's defaults and validates it.
