@@ -80,7 +80,19 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 		if err != nil {
 			return swept, fmt.Errorf("sweep: list archived tasks: %w", err)
 		}
-		for _, info := range infos {
+		// Most archived tasks were dead-lettered by the handler: one round trip tells which.
+		ids := make([]string, len(infos))
+		for i, info := range infos {
+			ids[i] = info.ID
+		}
+		recorded, err := s.dls.Exist(ctx, ids)
+		if err != nil {
+			return swept, fmt.Errorf("sweep: %w", err)
+		}
+		for i, info := range infos {
+			if recorded[i] {
+				continue
+			}
 			done, err := s.sweepTask(ctx, info)
 			if err != nil {
 				return swept, err
@@ -95,11 +107,9 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	}
 }
 
-// sweepTask dead-letters one archived task if nothing of ours ended its order.
+// sweepTask dead-letters one archived task without a dead-letter record, if nothing of ours
+// ended its order.
 func (s *Sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, error) {
-	if _, ok, err := s.dls.Get(ctx, info.ID); err != nil || ok {
-		return false, err
-	}
 	a := &attempt{h: s.h, payload: info.Payload, taskID: info.ID, owner: newOwner(),
 		retried: info.Retried, budget: max(info.MaxRetry-1, 0)}
 	a.log = s.h.cfg.Logger.With().Str("task_id", info.ID).Str("component", "sweeper").Logger()
