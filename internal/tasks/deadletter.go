@@ -121,19 +121,13 @@ func (s *DeadLetters) Get(ctx context.Context, taskID string) (DeadLetter, bool,
 
 // Exist reports, in one round trip, which of the tasks have a dead-letter record.
 func (s *DeadLetters) Exist(ctx context.Context, taskIDs []string) ([]bool, error) {
-	cmds := make([]*redis.IntCmd, len(taskIDs))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range taskIDs {
-			cmds[i] = p.Exists(ctx, s.keys.DeadLetter(id))
-		}
-		return nil
-	})
+	redisKeys := make([]string, len(taskIDs))
+	for i, id := range taskIDs {
+		redisKeys[i] = s.keys.DeadLetter(id)
+	}
+	exist, err := existAll(ctx, s.rdb, redisKeys)
 	if err != nil {
 		return nil, fmt.Errorf("dead letters exist: %w", err)
-	}
-	exist := make([]bool, len(taskIDs))
-	for i, c := range cmds {
-		exist[i] = c.Val() > 0
 	}
 	return exist, nil
 }

@@ -1,8 +1,11 @@
 package tasks
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Keys names every Redis key of ours, in one place, as asynq's internal/base does for its own.
@@ -44,4 +47,22 @@ func (k Keys) RateLimit() string { return k.tag + ":ratelimit:purchase" }
 func digest(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:16])
+}
+
+// existAll reports, in one pipelined round trip, which of the Redis keys exist.
+func existAll(ctx context.Context, rdb redis.UniversalClient, keys []string) ([]bool, error) {
+	cmds := make([]*redis.IntCmd, len(keys))
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Exists(ctx, k)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	exist := make([]bool, len(keys))
+	for i, c := range cmds {
+		exist[i] = c.Val() > 0
+	}
+	return exist, nil
 }

@@ -328,19 +328,13 @@ func (l *Ledger) Get(ctx context.Context, key string) (e Entry, ok bool, err err
 // Seen reports for each key whether the ledger has a record of it, as Get's ok would, with one
 // round trip for all of them: what a producer needs to report duplicates of a whole batch.
 func (l *Ledger) Seen(ctx context.Context, keys []string) ([]bool, error) {
-	cmds := make([]*redis.IntCmd, len(keys))
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			cmds[i] = p.Exists(ctx, l.keys.Ledger(k))
-		}
-		return nil
-	})
+	redisKeys := make([]string, len(keys))
+	for i, k := range keys {
+		redisKeys[i] = l.keys.Ledger(k)
+	}
+	seen, err := existAll(ctx, l.rdb, redisKeys)
 	if err != nil {
 		return nil, fmt.Errorf("ledger seen: %w", err)
-	}
-	seen := make([]bool, len(keys))
-	for i, c := range cmds {
-		seen[i] = c.Val() > 0
 	}
 	return seen, nil
 }
