@@ -42,6 +42,7 @@ Examples:
   cphsim                                              # open, fault-free, on 127.0.0.1:8080
   cphsim --addr 127.0.0.1:0 --latency 50ms            # any free port; 50 ms a call
   cphsim --fail-after-rate 0.1 --drop-rate 0.05 --seed 7    # orders placed but the answer lost
+  cphsim --late-commit-rate 0.05 --late-commit-after 10s    # 504 at once, the order placed 10s later
   cphsim --rate-limit 5 --throttle-rate 0.02          # enforce 5 purchases/s fleet-wide
   cphsim --token dev-token                            # require X-Auth-Token: dev-token
   CPHSIM_IAM_PASSWORD=secret cphsim --iam-user buyer --iam-domain acme --token-ttl 10m
@@ -75,9 +76,11 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.Float64Var(&o.HangRate, "hang-rate", 0, "share of purchases ordered, then held until the client gives up (or --hang-for, then 504)")
 	fs.Float64Var(&o.DropRate, "drop-rate", 0, "share of purchases ordered, then the connection closed without an answer")
 	fs.Float64Var(&o.RejectRate, "reject-rate", 0, "share of purchases refused with --reject-code, no order")
+	fs.Float64Var(&o.LateCommitRate, "late-commit-rate", 0, "share of purchases answered 504 APIGW.0202 at once, no order yet, then ordered --late-commit-after later")
 	fs.StringVar(&o.RejectCode, "reject-code", cphsim.DefaultRejectCode, "error `code` of rejected purchases (CPS.0001, CPS.0006, CPS.0007, CPS.0008)")
 	fs.DurationVar(&o.RetryAfter, "retry-after", cphsim.DefaultRetryAfter, "Retry-After of 429 answers (whole seconds, at least 1)")
 	fs.DurationVar(&o.HangFor, "hang-for", cphsim.DefaultHangFor, "longest hang")
+	fs.DurationVar(&o.LateCommitAfter, "late-commit-after", cphsim.DefaultLateCommitAfter, "delay between a late commit's 504 and its order")
 	fs.Float64Var(&o.RateLimit, "rate-limit", 0, "purchase calls per second allowed in total; beyond it 429 and a counted violation (0 = unlimited)")
 	fs.DurationVar(&o.TokenTTL, "token-ttl", cphsim.DefaultTokenTTL, "lifetime of IAM tokens")
 	fs.Var(&tokens, "token", "a static X-Auth-Token `token` to accept (repeatable); with no --token and no --iam-user, auth is not checked")

@@ -63,7 +63,8 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	o := cfg.opts
 	log.Info("cphsim listening", "url", url, "latency", o.Latency, "seed", o.Seed,
 		"throttle_rate", o.ThrottleRate, "fail_before_rate", o.FailBeforeRate, "fail_after_rate", o.FailAfterRate,
-		"hang_rate", o.HangRate, "drop_rate", o.DropRate, "reject_rate", o.RejectRate, "rate_limit", o.RateLimit,
+		"hang_rate", o.HangRate, "drop_rate", o.DropRate, "reject_rate", o.RejectRate,
+		"late_commit_rate", o.LateCommitRate, "late_commit_after", o.LateCommitAfter, "rate_limit", o.RateLimit,
 		"static_tokens", len(o.Tokens), "iam_user", o.IAMUser, "token_ttl", o.TokenTTL)
 
 	served := make(chan error, 1)
@@ -80,7 +81,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		srv.Close() // cuts hanging calls short
 	}
 	st := sim.Stats()
+	sim.Close() // late commits still pending die with the process; say how many
 	log.Info("cphsim stopped", "calls", st.Calls, "purchase_calls", st.PurchaseCalls, "orders", st.Orders,
+		"late_commits_cancelled", st.PendingLateCommits,
 		"rate_limit_violations", st.RateLimitViolations, "max_purchases_per_second", st.MaxPurchasesPerSecond)
 	return nil
 }

@@ -15,15 +15,16 @@ const (
 
 	codeNoSuchAPI      = "APIGW.0101" // sim: unknown route
 	codeBackendDown    = "APIGW.0201" // sim: 503 before commit
-	codeBackendTimeout = "APIGW.0202" // sim: 504 after a hang
+	codeBackendTimeout = "APIGW.0202" // sim: 504 after a hang, and of a late commit
 	codeAuth           = "APIGW.0301"
 	codeThrottled      = "APIGW.0308"
 
 	codeIAMBadBody = "IAM.0011" // as IAM documents for an invalid request body
 	codeIAMBadCred = "IAM.0004" // sim: wrong user, password or domain
 
-	msgThrottled = "The throttling threshold has been reached"
-	msgAuthPfx   = "Incorrect IAM authentication information: "
+	msgThrottled      = "The throttling threshold has been reached"
+	msgBackendTimeout = "The backend service timed out"
+	msgAuthPfx        = "Incorrect IAM authentication information: "
 )
 
 // rejectMessage explains a code a FaultReject may carry.

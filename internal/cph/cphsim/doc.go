@@ -33,9 +33,19 @@
 //
 // Each purchase call that passes the checks gets a Fault: from Options.Decide when set, otherwise
 // drawn with the Options rates. The draw is a hash of Seed, project, server name and the call's
-// Seq, not of arrival order, so a seeded run is repeatable even under concurrency. Throttle,
+// Seq, not of arrival order, so a seeded run is repeatable even under concurrency (LateCommitRate
+// is drawn after every other kind, so adding it keeps a seed's other faults). Throttle,
 // FailBeforeCommit and Reject place no order; FailAfterCommit, HangAfterCommit and
 // DropAfterCommit place one and hide it from the caller; see FaultKind.
+//
+// LateCommit answers 504 APIGW.0202 at once with no order placed, and commits the order on a
+// real timer Fault.After (default Options.LateCommitAfter, 5s) later, exactly as a normal
+// purchase would: same names, a new order id, create time Options.Now at the commit. It is a
+// gateway timeout whose backend went on, and what makes reconciling once, right after the
+// answer, not enough. PendingLateCommits (and Stats) counts the commits still to come; a test
+// waits for 0 before it counts orders. Reset cancels pending commits along with the orders it
+// forgets; Close cancels them for good. A Server that is never closed commits them on their
+// timers, harmlessly, even after its HTTP server has stopped, and even while SetDown is on.
 //
 // # Auth
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"time"
 )
 
 // FaultKind names what the simulator does to one purchase call. The kinds follow the outcome
@@ -32,6 +33,11 @@ const (
 	// FaultReject answers 400 with Fault.Code (default CPS.0006, account in arrears) and places no
 	// order: a refusal that retrying cannot cure.
 	FaultReject
+	// FaultLateCommit answers 504 APIGW.0202 at once, as a gateway whose backend did not answer in
+	// time, with no order placed yet; the backend then commits the order Fault.After (default
+	// Options.LateCommitAfter) later, exactly as a normal purchase would. A caller that reconciles
+	// right after the 504 finds nothing, and the order appears later.
+	FaultLateCommit
 
 	numFaultKinds = iota
 )
@@ -53,15 +59,18 @@ func (k FaultKind) String() string {
 		return "drop_after_commit"
 	case FaultReject:
 		return "reject"
+	case FaultLateCommit:
+		return "late_commit"
 	}
 	return fmt.Sprintf("FaultKind(%d)", int(k))
 }
 
 // Commits reports whether a purchase call with this fault leaves an order behind. Tests use it to
-// state the one property that matters for money: which faults place an order.
+// state the one property that matters for money: which faults place an order. FaultLateCommit
+// places it after the answer (unless Reset or Close cancels it first; see Server.Close).
 func (k FaultKind) Commits() bool {
 	switch k {
-	case FaultNone, FaultFailAfterCommit, FaultHangAfterCommit, FaultDropAfterCommit:
+	case FaultNone, FaultFailAfterCommit, FaultHangAfterCommit, FaultDropAfterCommit, FaultLateCommit:
 		return true
 	}
 	return false
@@ -96,6 +105,9 @@ type Fault struct {
 	Kind FaultKind
 	// Code is the error code of a FaultReject, e.g. "CPS.0007"; empty means CPS.0006.
 	Code string
+	// After is how long after its 504 a FaultLateCommit commits the order; 0 means
+	// Options.LateCommitAfter. It must not be negative. Other kinds ignore it.
+	After time.Duration
 }
 
 // PurchaseCall is what Options.Decide sees of a purchase call that passed authentication, the
@@ -110,16 +122,22 @@ type PurchaseCall struct {
 	Request json.RawMessage
 }
 
-// faultRates are the per-call probabilities of the random faults, checked in this order.
+// faultRates are the per-call probabilities of the random faults, checked in this order, then the
+// reject rate (passed to pick), then late.
 type faultRates struct {
 	kinds [5]FaultKind
 	rates [5]float64
+	// late is Options.LateCommitRate. It is checked after every older kind, so that adding it
+	// turns only draws that were FaultNone into late commits: a seed keeps drawing the same
+	// throttles, failures, hangs, drops and rejections.
+	late float64
 }
 
 func newFaultRates(o Options) faultRates {
 	return faultRates{
 		kinds: [5]FaultKind{FaultThrottle, FaultFailBeforeCommit, FaultFailAfterCommit, FaultHangAfterCommit, FaultDropAfterCommit},
 		rates: [5]float64{o.ThrottleRate, o.FailBeforeRate, o.FailAfterRate, o.HangRate, o.DropRate},
+		late:  o.LateCommitRate,
 	}
 }
 
@@ -136,6 +154,10 @@ func (fr faultRates) pick(seed int64, rejectRate float64, rejectCode string, c P
 	}
 	if u < rejectRate {
 		return Fault{Kind: FaultReject, Code: rejectCode}
+	}
+	u -= rejectRate
+	if u < fr.late {
+		return Fault{Kind: FaultLateCommit} // After 0: Options.LateCommitAfter
 	}
 	return Fault{Kind: FaultNone}
 }

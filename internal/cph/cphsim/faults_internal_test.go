@@ -63,6 +63,37 @@ func TestPickIsAFunctionOfTheCall(t *testing.T) {
 	}
 }
 
+// LateCommitRate is drawn after every older kind: with it, every call draws what it drew without
+// it, except that some FaultNone become FaultLateCommit, at about the rate given. So a seed that
+// reproduced a run before late commits existed still does, and the kinds keep their numbers.
+func TestPickAppendsLateCommit(t *testing.T) {
+	if FaultNone != 0 || FaultReject != 6 || FaultLateCommit != 7 || numFaultKinds != 8 {
+		t.Fatalf("fault kind numbers changed: reject %d, late commit %d, %d kinds", FaultReject, FaultLateCommit, numFaultKinds)
+	}
+	o := Options{ThrottleRate: 0.1, FailBeforeRate: 0.05, FailAfterRate: 0.2, HangRate: 0.02, DropRate: 0.03, RejectRate: 0.1}
+	before := newFaultRates(o)
+	o.LateCommitRate = 0.15
+	after := newFaultRates(o)
+	const n = 50000
+	late := 0
+	for i := range n {
+		c := PurchaseCall{ProjectID: "p", ServerName: "srv-" + strconv.Itoa(i/3), Seq: 1 + i%3}
+		was, is := before.pick(7, o.RejectRate, "CPS.0006", c), after.pick(7, o.RejectRate, "CPS.0006", c)
+		switch {
+		case is.Kind == FaultLateCommit && was.Kind == FaultNone:
+			late++
+			if is.After != 0 {
+				t.Fatalf("a drawn late commit has After %v, want 0 (Options.LateCommitAfter)", is.After)
+			}
+		case is != was:
+			t.Fatalf("call %+v drew %+v without LateCommitRate and %+v with it", c, was, is)
+		}
+	}
+	if share := float64(late) / n; math.Abs(share-o.LateCommitRate) > 0.01 {
+		t.Errorf("late commit share %.4f, want %.2f", share, o.LateCommitRate)
+	}
+}
+
 func TestRateLimiter(t *testing.T) {
 	if newRateLimiter(0) != nil {
 		t.Error("rate 0 must mean unlimited")

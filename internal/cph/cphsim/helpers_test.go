@@ -19,12 +19,14 @@ const project = "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
 
 var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-// start serves a simulator with opts over real HTTP, debug routes included.
+// start serves a simulator with opts over real HTTP, debug routes included. The test's end closes
+// both, so no late commit outlives it.
 func start(t *testing.T, opts cphsim.Options) (*cphsim.Server, *httptest.Server) {
 	t.Helper()
 	sim := cphsim.New(opts)
 	ts := httptest.NewServer(sim.WithDebug())
 	t.Cleanup(ts.Close)
+	t.Cleanup(sim.Close)
 	return sim, ts
 }
 

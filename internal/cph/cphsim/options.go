@@ -17,7 +17,7 @@ type Options struct {
 	// Seed makes the random fault choice repeatable: see PurchaseCall and the package doc.
 	Seed int64
 	// Per purchase call probabilities of each fault; their sum must not exceed 1.
-	ThrottleRate, FailBeforeRate, FailAfterRate, HangRate, DropRate, RejectRate float64
+	ThrottleRate, FailBeforeRate, FailAfterRate, HangRate, DropRate, RejectRate, LateCommitRate float64
 	// RejectCode is the error code of random rejections and of a FaultReject without a code;
 	// default CPS.0006 (account in arrears).
 	RejectCode string
@@ -26,6 +26,10 @@ type Options struct {
 	// HangFor bounds a FaultHangAfterCommit, default 2m; the hang ends early when the client goes
 	// away.
 	HangFor time.Duration
+	// LateCommitAfter is how long after its 504 a FaultLateCommit commits the order, default 5s,
+	// for random late commits and for a decided Fault whose After is 0. It is measured on a real
+	// timer, not on Now.
+	LateCommitAfter time.Duration
 	// RateLimit is the purchase calls per second the whole fleet may send; 0 means unlimited.
 	// Calls beyond it get 429 APIGW.0308, place no order and count as Stats.RateLimitViolations.
 	// The limit is a token bucket of RateLimit per second holding at most max(1, RateLimit)
@@ -54,6 +58,8 @@ const (
 	DefaultHangFor    = 2 * time.Minute
 	DefaultTokenTTL   = 24 * time.Hour
 	DefaultRejectCode = "CPS.0006"
+
+	DefaultLateCommitAfter = 5 * time.Second
 )
 
 // Validate reports options that New would refuse, so that a command line can report them as a
@@ -67,6 +73,7 @@ func (o Options) Validate() error {
 		{"throttle rate", o.ThrottleRate}, {"fail-before rate", o.FailBeforeRate},
 		{"fail-after rate", o.FailAfterRate}, {"hang rate", o.HangRate},
 		{"drop rate", o.DropRate}, {"reject rate", o.RejectRate},
+		{"late-commit rate", o.LateCommitRate},
 	}
 	sum := 0.0
 	for _, r := range rates {
@@ -84,7 +91,10 @@ func (o Options) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"latency", o.Latency}, {"retry-after", o.RetryAfter}, {"hang-for", o.HangFor}, {"token TTL", o.TokenTTL}} {
+	}{
+		{"latency", o.Latency}, {"retry-after", o.RetryAfter}, {"hang-for", o.HangFor},
+		{"late-commit-after", o.LateCommitAfter}, {"token TTL", o.TokenTTL},
+	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Sprintf("%s must not be negative, got %v", d.name, d.v))
 		}
@@ -105,6 +115,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HangFor == 0 {
 		o.HangFor = DefaultHangFor
+	}
+	if o.LateCommitAfter == 0 {
+		o.LateCommitAfter = DefaultLateCommitAfter
 	}
 	if o.TokenTTL == 0 {
 		o.TokenTTL = DefaultTokenTTL

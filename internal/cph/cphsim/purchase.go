@@ -3,6 +3,7 @@ package cphsim
 import (
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // purchaseResponse is the 200 body of a purchase, as the API page shows it.
@@ -50,6 +51,9 @@ func (s *Server) purchase(x *exchange, project string) (invalid bool) {
 	if fault.Kind < 0 || fault.Kind >= numFaultKinds {
 		panic(fmt.Sprintf("cphsim: Options.Decide returned an unknown fault kind %d", int(fault.Kind)))
 	}
+	if fault.After < 0 {
+		panic(fmt.Sprintf("cphsim: Options.Decide returned a negative After %v", fault.After))
+	}
 	x.call.Fault = fault.Kind
 	s.rec.countFault(fault.Kind)
 
@@ -67,6 +71,9 @@ func (s *Server) purchase(x *exchange, project string) (invalid bool) {
 		}
 		x.fail(http.StatusBadRequest, code, rejectMessage(code))
 		return false
+	case FaultLateCommit:
+		s.lateCommit(x, newOrder{projectID: project, requestID: x.call.RequestID, req: body, raw: raw, fault: fault.Kind}, fault.After)
+		return false
 	}
 
 	order := s.store.commit(newOrder{projectID: project, requestID: x.call.RequestID, req: body, raw: raw, fault: fault.Kind, now: s.opts.Now()})
@@ -76,7 +83,7 @@ func (s *Server) purchase(x *exchange, project string) (invalid bool) {
 		x.fail(http.StatusInternalServerError, codeInternal, "Internal error, please try again later")
 	case FaultHangAfterCommit:
 		if sleep(x.r.Context(), s.opts.HangFor) {
-			x.fail(http.StatusGatewayTimeout, codeBackendTimeout, "The backend service timed out")
+			x.fail(http.StatusGatewayTimeout, codeBackendTimeout, msgBackendTimeout)
 		}
 	case FaultDropAfterCommit:
 		x.drop()
@@ -84,6 +91,22 @@ func (s *Server) purchase(x *exchange, project string) (invalid bool) {
 		x.reply(http.StatusOK, purchaseResponse{RequestID: x.call.RequestID, OrderID: order.OrderID, ProductID: order.ProductID, ServerIDs: order.ServerIDs})
 	}
 	return false
+}
+
+// lateCommit answers 504 at once and has the order committed after (0: Options.LateCommitAfter),
+// as a gateway that gave up on a backend that went on to commit. The answer is flushed before the
+// timer starts, so the order cannot exist before the caller has been told 504. The commit is the
+// one a normal purchase makes, with the clock read when it happens.
+func (s *Server) lateCommit(x *exchange, n newOrder, after time.Duration) {
+	if after == 0 {
+		after = s.opts.LateCommitAfter
+	}
+	x.fail(http.StatusGatewayTimeout, codeBackendTimeout, msgBackendTimeout)
+	http.NewResponseController(x.w).Flush() // where it cannot, the answer goes out when the handler returns
+	s.late.schedule(after, func() {
+		n.now = s.opts.Now()
+		s.store.commit(n)
+	})
 }
 
 // decide asks Options.Decide, or draws from the rates.

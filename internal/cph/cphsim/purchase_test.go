@@ -386,6 +386,7 @@ func TestRatesOfOne(t *testing.T) {
 		{cphsim.Options{FailBeforeRate: 1}, cphsim.FaultFailBeforeCommit, "APIGW.0201"},
 		{cphsim.Options{FailAfterRate: 1}, cphsim.FaultFailAfterCommit, "CPS.0003"},
 		{cphsim.Options{RejectRate: 1, RejectCode: "CPS.0008"}, cphsim.FaultReject, "CPS.0008"},
+		{cphsim.Options{LateCommitRate: 1, LateCommitAfter: time.Hour}, cphsim.FaultLateCommit, "APIGW.0202"},
 	}
 	for _, tt := range tests {
 		sim, ts := start(t, tt.opts)

@@ -24,8 +24,11 @@ type Call struct {
 	// Fault is the decision for a purchase call that reached it (FaultNone otherwise).
 	Fault FaultKind `json:"fault"`
 	// RateLimited marks a purchase call refused by Options.RateLimit.
-	RateLimited bool   `json:"rate_limited,omitempty"`
-	OrderID     string `json:"order_id,omitempty"` // the order committed by this call, if any
+	RateLimited bool `json:"rate_limited,omitempty"`
+	// OrderID is the order committed by this call, if any. A FaultLateCommit call has none: its
+	// order is placed after the call was answered and recorded, with Order.RequestID equal to the
+	// call's RequestID.
+	OrderID string `json:"order_id,omitempty"`
 }
 
 // Order is a committed order: money spent. The worker's one promise is at most one of these per
@@ -36,10 +39,11 @@ type Order struct {
 	ProjectID  string    `json:"project_id"`
 	ServerName string    `json:"server_name"` // as in the request, without suffixes
 	ServerIDs  []string  `json:"server_ids"`
-	RequestID  string    `json:"request_id"`
-	Time       time.Time `json:"time"`
+	RequestID  string    `json:"request_id"` // the request id the purchase call was answered with
+	Time       time.Time `json:"time"`       // when it was committed, by Options.Now
 	// Fault is the fault of the call that placed the order: a committed order whose caller was
-	// told something else (FailAfter, Hang, Drop) is the case reconciliation exists for.
+	// told something else (FailAfter, Hang, Drop, LateCommit) is the case reconciliation exists
+	// for.
 	Fault FaultKind `json:"fault"`
 	// AutoPay is false when extend_param.is_auto_pay was not 1: the order then waits for payment
 	// and its servers do not appear in the server list, as on the real API.
@@ -65,6 +69,9 @@ type Stats struct {
 	Invalid               int `json:"invalid"`      // 400 answers to purchase bodies that failed validation
 	// Faults counts the fault decided for each purchase call that reached the decision.
 	Faults map[FaultKind]int `json:"faults"`
+	// PendingLateCommits is Server.PendingLateCommits: FaultLateCommit orders answered 504 and
+	// not committed yet (not in Orders nor Servers). Wait for 0 before counting orders.
+	PendingLateCommits int `json:"pending_late_commits"`
 }
 
 // recorder keeps the call log and the counters. Its lock is held only to append or count.
@@ -172,6 +179,7 @@ func (s *Server) Calls() []Call {
 func (s *Server) Stats() Stats {
 	st := s.rec.snapshot()
 	st.Orders, st.Servers = s.store.counts()
+	st.PendingLateCommits = s.late.count()
 	return st
 }
 
@@ -183,8 +191,13 @@ func (s *Server) Orders() []Order { return s.store.orders("") }
 func (s *Server) OrdersFor(serverName string) []Order { return s.store.orders(serverName) }
 
 // Reset forgets calls, orders, servers and counters, so one simulator can serve several test
-// phases. Tokens, the rate limiter's state and SetDown are kept.
+// phases. Tokens, the rate limiter's state and SetDown are kept. Pending late commits are
+// cancelled, as if they had been committed and forgotten: no order of an earlier phase turns up
+// in the next one. (After Close, late commits stay off.)
 func (s *Server) Reset() {
+	s.late.mu.Lock()
+	defer s.late.mu.Unlock()
+	s.late.cancelLocked()
 	s.rec.reset()
 	s.store.reset()
 }

@@ -18,6 +18,7 @@ type Server struct {
 	limit  *rateLimiter // nil: unlimited
 	store  *store
 	rec    *recorder
+	late   *lateCommits
 }
 
 // New returns a simulator with opts. It panics when opts.Validate fails: a broken option is a
@@ -34,6 +35,7 @@ func New(opts Options) *Server {
 		limit:  newRateLimiter(opts.RateLimit),
 		store:  newStore(),
 		rec:    newRecorder(),
+		late:   newLateCommits(),
 	}
 }
 

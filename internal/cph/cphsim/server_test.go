@@ -181,13 +181,19 @@ func TestOptionsValidate(t *testing.T) {
 		{RateLimit: -1},
 		{Latency: -time.Second},
 		{IAMUser: "u"},
+		{LateCommitRate: 1.5},
+		{LateCommitRate: 0.5, DropRate: 0.3, RejectRate: 0.3},
+		{LateCommitAfter: -time.Second},
 	}
 	for _, o := range bad {
 		if err := o.Validate(); err == nil {
 			t.Errorf("%+v: valid, want an error", o)
 		}
 	}
-	good := []cphsim.Options{{}, {ThrottleRate: 0.5, FailAfterRate: 0.5}, {RateLimit: 0.1, IAMUser: "u", IAMPassword: "p"}}
+	good := []cphsim.Options{
+		{}, {ThrottleRate: 0.5, FailAfterRate: 0.5}, {RateLimit: 0.1, IAMUser: "u", IAMPassword: "p"},
+		{LateCommitRate: 0.5, RejectRate: 0.5, LateCommitAfter: time.Millisecond},
+	}
 	for _, o := range good {
 		if err := o.Validate(); err != nil {
 			t.Errorf("%+v: %v", o, err)
@@ -202,7 +208,7 @@ func TestOptionsValidate(t *testing.T) {
 }
 
 func TestFaultKindText(t *testing.T) {
-	for k := cphsim.FaultNone; k <= cphsim.FaultReject; k++ {
+	for k := cphsim.FaultNone; k <= cphsim.FaultLateCommit; k++ {
 		b, err := json.Marshal(k)
 		if err != nil {
 			t.Fatal(err)
@@ -211,6 +217,12 @@ func TestFaultKindText(t *testing.T) {
 		if err := json.Unmarshal(b, &back); err != nil || back != k {
 			t.Errorf("%v → %s → %v (%v)", k, b, back, err)
 		}
+	}
+	if s := cphsim.FaultLateCommit.String(); s != "late_commit" {
+		t.Errorf("FaultLateCommit.String() = %q", s)
+	}
+	if k, err := cphsim.ParseFaultKind("late_commit"); err != nil || k != cphsim.FaultLateCommit {
+		t.Errorf(`ParseFaultKind("late_commit") = %v, %v`, k, err)
 	}
 	if _, err := cphsim.ParseFaultKind("explode"); err == nil {
 		t.Error("ParseFaultKind accepted an unknown name")
