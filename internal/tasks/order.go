@@ -6,7 +6,6 @@ package tasks
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -83,17 +82,28 @@ func (o *Order) Validate() error {
 	return capFieldErrors(errs.Err())
 }
 
-// Key returns the idempotency key: the given one, or one derived from the project id and the
-// canonical form of the request, so that the same purchase submitted twice buys once.
+// Key returns the idempotency key: the given one, or "sha256:" and the order's Fingerprint, so
+// that the same purchase submitted twice, however it is spelt, buys once.
 func (o *Order) Key() string {
 	if o.IdempotencyKey != "" {
 		return o.IdempotencyKey
 	}
-	// encoding/json writes struct fields in declaration order and omits what is empty, so two
-	// orders that mean the same purchase encode the same, whatever their source's layout.
-	canonical, _ := json.Marshal(o.Request)
-	sum := sha256.Sum256(append([]byte(o.ProjectID+"\x00"), canonical...))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return "sha256:" + o.Fingerprint()
+}
+
+// Fingerprint identifies the purchase the order makes: the hex SHA-256 of the project id, a NUL
+// and the request's canonical JSON (cph.PurchaseRequest.CanonicalJSON), in which every spelling of
+// the same purchase (a default written out or left out, "TRUE" or "true") is the same. The
+// idempotency key and the metadata are not part of it: stored with a key, it tells the same key
+// reused for a different purchase from a resubmission of the same one. The canonical form drops
+// defaults rather than filling them in, so a request written without them keeps the fingerprint,
+// and the derived key, it had before the canonical form existed. The request is not changed.
+func (o *Order) Fingerprint() string {
+	h := sha256.New()
+	h.Write([]byte(o.ProjectID))
+	h.Write([]byte{0})
+	h.Write(o.Request.CanonicalJSON())
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // TaskID is the asynq task id of the order with idempotency key key. Deriving it from the key lets
