@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
 )
 
@@ -45,11 +46,11 @@ func newTestRedis(t testing.TB) *testRedis {
 func newTestRedisAt(t testing.TB, url string, shared bool) *testRedis {
 	t.Helper()
 	tr := &testRedis{url: url}
-	opt, err := tasks.ParseRedisURL(tr.url)
+	opt, err := redisconn.ParseURL(tr.url)
 	if err != nil {
 		t.Fatalf("REDIS_URL: %v", err)
 	}
-	tr.rdb = tasks.NewRedisClient(opt)
+	tr.rdb = redisconn.NewClient(opt)
 	if err := tr.rdb.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("redis: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
 )
 
@@ -43,11 +44,11 @@ func newTestRedis(t testing.TB) *testRedis {
 	if tr.url == "" {
 		tr.url = "redis://" + miniredis.RunT(t).Addr()
 	}
-	opt, err := tasks.ParseRedisURL(tr.url)
+	opt, err := redisconn.ParseURL(tr.url)
 	if err != nil {
 		t.Fatalf("REDIS_URL: %v", err)
 	}
-	tr.rdb = tasks.NewRedisClient(opt)
+	tr.rdb = redisconn.NewClient(opt)
 	if err := tr.rdb.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("redis: %v", err)
 	}

@@ -103,7 +103,8 @@ func TestMetricsEndpoint(t *testing.T) {
 		"cph_purchase_orders_total", "cph_purchase_retries_total", "cph_purchase_api_call_duration_seconds",
 		"cph_purchase_rate_limit_wait_seconds", "cph_purchase_reconciliations_total", "cph_purchase_ledger_conflicts_total",
 		"cph_purchase_queue_tasks", "cph_purchase_queue_latency_seconds", "cph_purchase_queue_paused",
-		"cph_purchase_dead_letters", "cph_purchase_queue_stats_up", "go_goroutines", "process_cpu_seconds_total",
+		"cph_purchase_dead_letters", "cph_purchase_queue_stats_up", "cph_purchase_ledger_redis_persistence",
+		"cph_purchase_ledger_redis_replicas", "go_goroutines", "process_cpu_seconds_total",
 	} {
 		if !strings.Contains(body, "# TYPE "+family+" ") {
 			t.Errorf("/metrics lacks the family %s", family)

@@ -14,6 +14,7 @@ import (
 
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
 )
 
@@ -129,8 +130,8 @@ func TestOrdersOutlastAnAPIOutage(t *testing.T) {
 // enqueueAndWait submits one order through the producer and waits for its terminal result.
 func enqueueAndWait(t *testing.T, cfg config, name string) tasks.Result {
 	t.Helper()
-	opt, _ := tasks.ParseRedisURL(cfg.RedisURL)
-	rdb := tasks.NewRedisClient(opt)
+	opt, _ := redisconn.ParseURL(cfg.RedisURL)
+	rdb := redisconn.NewClient(opt)
 	t.Cleanup(func() { _ = rdb.Close() })
 	ledger := tasks.NewLedger(rdb, tasks.NewKeys(cfg.ResultsStream), 0)
 	client := asynq.NewClientFromRedisClient(rdb)

@@ -27,7 +27,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/redisconn"
 )
 
 // Config is one benchmark run.
@@ -140,11 +140,11 @@ type run struct {
 // Run measures the selected rows, each as well as it can, and reports every one. The error is for
 // what stops the whole run (no Redis); a row's own failure is in its Row.Err.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	opt, err := tasks.ParseRedisURL(cfg.RedisURL)
+	opt, err := redisconn.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, rdb: tasks.NewRedisClient(opt), id: newID()}
+	r := &run{cfg: cfg, rdb: redisconn.NewClient(opt), id: newID()}
 	defer r.rdb.Close()
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)

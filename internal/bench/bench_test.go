@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/redisconn"
 )
 
 // TestTinyRun runs every row at tiny sizes on the real Redis: a smoke test of the harness — each
@@ -62,11 +62,11 @@ func TestTinyRun(t *testing.T) {
 	}
 
 	// Everything the run made is gone: asynq's queues and our streams and keys.
-	opt, err := tasks.ParseRedisURL(url)
+	opt, err := redisconn.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := tasks.NewRedisClient(opt)
+	rdb := redisconn.NewClient(opt)
 	defer rdb.Close()
 	for _, pattern := range []string{fmt.Sprintf("*bench-%s-*", rep.RunID), fmt.Sprintf("*bench:%s:*", rep.RunID)} {
 		keys, _, err := rdb.Scan(ctx, 0, pattern, 1_000_000).Result()

@@ -1,4 +1,4 @@
-package tasks
+package redisconn
 
 import (
 	"crypto/tls"
@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ParseRedisURL turns REDIS_URL into asynq's connection options:
+// ParseURL turns REDIS_URL into asynq's connection options:
 //
 //	redis://[user:pass@]host[:port][/db]                      one server
 //	rediss://[user:pass@]host[:port][/db][?tls_ca_file=PATH]  one server over TLS
@@ -34,7 +34,7 @@ import (
 //
 // Unlike url.Parse, its errors never repeat the URL or any part of it but the scheme and the names
 // of query parameters, as the URL may carry passwords.
-func ParseRedisURL(raw string) (asynq.RedisConnOpt, error) {
+func ParseURL(raw string) (asynq.RedisConnOpt, error) {
 	if raw == "" {
 		return nil, errors.New("REDIS_URL is empty: set it (e.g. redis://127.0.0.1:6379/0) or use --embedded")
 	}
@@ -103,9 +103,9 @@ func ParseRedisURL(raw string) (asynq.RedisConnOpt, error) {
 	}
 }
 
-// NewRedisClient opens a go-redis client for opt, to share between asynq's client, inspector and
+// NewClient opens a go-redis client for opt, to share between asynq's client, inspector and
 // server and our own ledger.
-func NewRedisClient(opt asynq.RedisConnOpt) redis.UniversalClient {
+func NewClient(opt asynq.RedisConnOpt) redis.UniversalClient {
 	return opt.MakeRedisClient().(redis.UniversalClient)
 }
 

@@ -1,23 +1,31 @@
-package tasks
+package redisconn
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
 
-func TestParseRedisURL(t *testing.T) {
+func TestParseURL(t *testing.T) {
 	dir := t.TempDir()
-	certs := writeTestCerts(t, dir)
+	caFile := writeTestCA(t, dir)
 	notPEM := filepath.Join(dir, "not.pem")
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ca := "tls_ca_file=" + certs.caFile
+	ca := "tls_ca_file=" + caFile
 
 	tests := []struct {
 		url  string
@@ -53,7 +61,7 @@ func TestParseRedisURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			got, err := ParseRedisURL(tt.url)
+			got, err := ParseURL(tt.url)
 			if err != nil {
 				t.Fatalf("err = %v", err)
 			}
@@ -77,10 +85,10 @@ func TestParseRedisURL(t *testing.T) {
 	}
 }
 
-// TestParseRedisURLErrors checks that every malformed REDIS_URL is refused with a message that
+// TestParseURLErrors checks that every malformed REDIS_URL is refused with a message that
 // says what is wrong and never holds the password, nor a piece of it, even when a password with
 // unencoded special characters breaks the URL apart.
-func TestParseRedisURLErrors(t *testing.T) {
+func TestParseURLErrors(t *testing.T) {
 	dir := t.TempDir()
 	notPEM := filepath.Join(dir, "not.pem")
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
@@ -131,7 +139,7 @@ func TestParseRedisURLErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			_, err := ParseRedisURL(tt.url)
+			_, err := ParseURL(tt.url)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -146,4 +154,30 @@ func TestParseRedisURLErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeTestCA writes a throwaway self-signed CA certificate as a PEM file in dir and returns its
+// path: ParseURL only loads it into the pool that verifies the server (the TLS handshake itself is
+// tested on a real TLS server in internal/tasks's TestRedisTopologies).
+func writeTestCA(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cphpurchase test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

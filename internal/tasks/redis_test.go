@@ -10,6 +10,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"cphpurchase/internal/redisconn"
 )
 
 // testRedis is a Redis for one test: the real one when REDIS_URL is set (CI), an in-process
@@ -33,7 +35,7 @@ func newTestRedisOn(t testing.TB, opt asynq.RedisConnOpt) *testRedis {
 	switch url := os.Getenv("REDIS_URL"); {
 	case opt != nil:
 	case url != "":
-		opt, err := ParseRedisURL(url)
+		opt, err := redisconn.ParseURL(url)
 		if err != nil {
 			t.Fatalf("REDIS_URL: %v", err)
 		}
@@ -42,7 +44,7 @@ func newTestRedisOn(t testing.TB, opt asynq.RedisConnOpt) *testRedis {
 		tr.mini = miniredis.RunT(t)
 		tr.opt = asynq.RedisClientOpt{Addr: tr.mini.Addr()}
 	}
-	tr.rdb = NewRedisClient(tr.opt)
+	tr.rdb = redisconn.NewClient(tr.opt)
 	if err := tr.rdb.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("redis: %v", err)
 	}

@@ -19,10 +19,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/redisconn"
 )
 
 // Passwords of the throwaway servers, full of characters that a URL must percent-encode, so that
-// the tests prove ParseRedisURL decodes them and never repeats them.
+// the tests prove redisconn.ParseURL decodes them and never repeats them.
 const (
 	topoDefaultPass  = "Dq7v@Zk:/%?#&=+"
 	topoUserPass     = "Wx4j@Rt:/%?#"
@@ -85,6 +86,10 @@ func TestRedisTopologies(t *testing.T) {
 			pl := runTopologyPipeline(t, good)
 			assertLedgerInDB(t, s.master.addr(), "", topoMasterPass, 3, pl)
 		})
+		t.Run("durability", func(t *testing.T) {
+			// Read through the sentinels, from the master: no persistence (baseArgs), one replica.
+			assertDurability(t, good, redisconn.Durability{Persistence: redisconn.PersistenceNone, EvictionPolicy: "noeviction", Role: "master", Replicas: 1, Masters: 1})
+		})
 		t.Run("sentinel-password-is-not-the-master-password", func(t *testing.T) {
 			// Without sentinel_password the sentinels, which want their own password, refuse.
 			assertRefused(t, base, "NOAUTH")
@@ -107,16 +112,20 @@ func TestRedisTopologies(t *testing.T) {
 		t.Run("one-slot", func(t *testing.T) {
 			// Checked first: were our keys spread over slots, the ledger scripts would fail and the
 			// pipeline would only time out.
-			opt, err := ParseRedisURL(clusterURL)
+			opt, err := redisconn.ParseURL(clusterURL)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rdb := NewRedisClient(opt)
+			rdb := redisconn.NewClient(opt)
 			defer rdb.Close()
 			assertOneSlot(t, rdb, NewKeys("cph:purchase:results"))
 		})
 		t.Run("pipeline", func(t *testing.T) {
 			runTopologyPipeline(t, clusterURL)
+		})
+		t.Run("durability", func(t *testing.T) {
+			// Every master is read (ForEachMaster); the three have no persistence and no replica.
+			assertDurability(t, clusterURL, redisconn.Durability{Persistence: redisconn.PersistenceNone, EvictionPolicy: "noeviction", Role: "master", Replicas: 0, Masters: 3})
 		})
 		t.Run("one-seed-node", func(t *testing.T) {
 			pingURL(t, fmt.Sprintf("redis-cluster://%s@%s/0", url.UserPassword("", topoClusterPass), addrs[1]))
@@ -133,9 +142,9 @@ func TestRedisTopologies(t *testing.T) {
 // order at the simulator, and asynq must log no error.
 func runTopologyPipeline(t *testing.T, redisURL string) *pipeline {
 	t.Helper()
-	opt, err := ParseRedisURL(redisURL)
+	opt, err := redisconn.ParseURL(redisURL)
 	if err != nil {
-		t.Fatalf("ParseRedisURL: %v", err)
+		t.Fatalf("redisconn.ParseURL: %v", err)
 	}
 	logs := &asynqLogRecorder{}
 	var healthy atomic.Bool
@@ -205,7 +214,7 @@ func runTopologyPipeline(t *testing.T, redisURL string) *pipeline {
 		t.Fatalf("rejected: dead letter %+v, %v, %v", dl, ok, err)
 	}
 	healthy.Store(true)
-	if rep, err := p.producer.Replay(ctx, p.dls, p.insp, rej.TaskID); err != nil || rep.Status != EnqueueEnqueued {
+	if rep, err := p.producer.Replay(ctx, p.dls, p.insp, rej.TaskID, ReplayOptions{}); err != nil || rep.Status != EnqueueEnqueued {
 		t.Fatalf("replay = %+v, %v", rep, err)
 	}
 	if r := p.wait(rej.IdempotencyKey); r.Status != StatusSucceeded {
@@ -285,14 +294,34 @@ func (r *asynqLogRecorder) Warn(args ...any)  { r.add("WARN", args) }
 func (r *asynqLogRecorder) Error(args ...any) { r.add("ERROR", args) }
 func (r *asynqLogRecorder) Fatal(args ...any) { r.add("FATAL", args) }
 
+// assertDurability asserts what redisconn.Inspect reads through a client made from redisURL.
+func assertDurability(t *testing.T, redisURL string, want redisconn.Durability) {
+	t.Helper()
+	opt, err := redisconn.ParseURL(redisURL)
+	if err != nil {
+		t.Fatalf("redisconn.ParseURL: %v", err)
+	}
+	rdb := redisconn.NewClient(opt)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := redisconn.Inspect(ctx, rdb)
+	if err != nil {
+		t.Fatalf("Inspect: %v", err)
+	}
+	if got != want {
+		t.Fatalf("Inspect = %+v, want %+v", got, want)
+	}
+}
+
 // pingURL asserts that a client made from redisURL reaches Redis.
 func pingURL(t *testing.T, redisURL string) {
 	t.Helper()
-	opt, err := ParseRedisURL(redisURL)
+	opt, err := redisconn.ParseURL(redisURL)
 	if err != nil {
-		t.Fatalf("ParseRedisURL: %v", err)
+		t.Fatalf("redisconn.ParseURL: %v", err)
 	}
-	rdb := NewRedisClient(opt)
+	rdb := redisconn.NewClient(opt)
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -305,11 +334,11 @@ func pingURL(t *testing.T, redisURL string) {
 // names want (any error when want is empty) and repeats no password.
 func assertRefused(t *testing.T, redisURL, want string) {
 	t.Helper()
-	opt, err := ParseRedisURL(redisURL)
+	opt, err := redisconn.ParseURL(redisURL)
 	if err != nil {
-		t.Fatalf("ParseRedisURL: %v", err)
+		t.Fatalf("redisconn.ParseURL: %v", err)
 	}
-	rdb := NewRedisClient(opt)
+	rdb := redisconn.NewClient(opt)
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -391,11 +420,11 @@ func startTLSServer(t *testing.T, dir string) (*redisProc, testCerts) {
 				"--tls-auth-clients", "no", "--requirepass", topoTLSPass)
 		},
 		ready: func(ctx context.Context, p *redisProc) error {
-			opt, err := ParseRedisURL(fmt.Sprintf("rediss://%s@%s/0?tls_ca_file=%s", url.UserPassword("", topoTLSPass), p.addr(), url.QueryEscape(certs.caFile)))
+			opt, err := redisconn.ParseURL(fmt.Sprintf("rediss://%s@%s/0?tls_ca_file=%s", url.UserPassword("", topoTLSPass), p.addr(), url.QueryEscape(certs.caFile)))
 			if err != nil {
 				return err
 			}
-			rdb := NewRedisClient(opt)
+			rdb := redisconn.NewClient(opt)
 			defer rdb.Close()
 			return rdb.Ping(ctx).Err()
 		},
@@ -492,7 +521,7 @@ func startSentinels(t *testing.T, dir string) *sentinelSet {
 // submitted once the worker's client has moved to the new master, which go-redis does when the
 // sentinels announce +switch-master.
 func testSentinelFailover(t *testing.T, s *sentinelSet, redisURL string) {
-	opt, err := ParseRedisURL(redisURL)
+	opt, err := redisconn.ParseURL(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -607,7 +636,7 @@ func startCluster(t *testing.T, dir string) []*redisProc {
 // testReplicatedMarks runs the pipeline with posting marks that must reach replicas: with the one
 // replica the set has, orders are bought; asking for two, no purchase call goes out at all.
 func testReplicatedMarks(t *testing.T, redisURL string) {
-	opt, err := ParseRedisURL(redisURL)
+	opt, err := redisconn.ParseURL(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
