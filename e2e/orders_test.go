@@ -58,7 +58,7 @@ func ledgerState(t testing.TB, l *tasks.Ledger, key string) string {
 	if !ok {
 		return ""
 	}
-	return e.State
+	return string(e.State)
 }
 
 // waitTerminal polls the ledger until every key is terminal (succeeded or failed), or d passes;

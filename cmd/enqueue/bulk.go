@@ -29,7 +29,12 @@ An order whose key was submitted before, in an earlier run or on an earlier line
 file, is a duplicate: it is not enqueued again. So a run can safely be repeated, and a run in
 which every line is a duplicate exits 0.
 
-Prints {"total","enqueued","duplicates","invalid"}. A progress bar is drawn on stderr when it is
+A key submitted before with a different request is a conflict: one key names one purchase. Like
+an invalid line, a conflict stops the whole run before anything is enqueued (exit 2), unless
+--skip-invalid, which enqueues the other lines. (A conflict with an order that is queued but not
+yet taken by a worker is found as it is enqueued, and counted, not enqueued.)
+
+Prints {"total","enqueued","duplicates","conflicts","invalid"}. A progress bar is drawn on stderr when it is
 a terminal.`
 
 const bulkExample = `  # Enqueue a batch; nothing is enqueued if any line is invalid
@@ -46,6 +51,7 @@ type bulkSummary struct {
 	Total      int `json:"total"`
 	Enqueued   int `json:"enqueued"`
 	Duplicates int `json:"duplicates"`
+	Conflicts  int `json:"conflicts"`
 	Invalid    int `json:"invalid"`
 }
 
@@ -96,8 +102,42 @@ func (a *app) bulk(cmd *cobra.Command, file string, skipInvalid bool, concurrenc
 	}
 
 	return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
-		return a.enqueueAll(ctx, b, source, valid, sum, concurrency)
+		clean, err := a.dropConflicts(ctx, cmd, b, parsed, valid, source)
+		if err != nil {
+			return err
+		}
+		sum.Conflicts = len(valid) - len(clean)
+		if sum.Conflicts > 0 && !skipInvalid {
+			if err := printJSON(a.stdout, sum); err != nil {
+				return err
+			}
+			return invalidInput(fmt.Errorf("%s: %d of %d orders reuse a key for a different purchase: nothing enqueued (give them new keys, or pass --skip-invalid to enqueue the other %d)",
+				source, sum.Conflicts, sum.Total, len(clean)))
+		}
+		return a.enqueueAll(ctx, b, source, clean, sum, concurrency)
 	})
+}
+
+// dropConflicts reports, on stderr, each valid order whose key was first submitted with a
+// different request, and returns the others.
+func (a *app) dropConflicts(ctx context.Context, cmd *cobra.Command, b *backend, parsed []parsedOrder, valid []*tasks.Order, source string) ([]*tasks.Order, error) {
+	conflicts, err := b.producer.Conflicts(ctx, valid)
+	if err != nil {
+		return nil, err
+	}
+	line := map[*tasks.Order]int{}
+	for _, p := range parsed {
+		line[p.order] = p.line
+	}
+	var clean []*tasks.Order
+	for i, o := range valid {
+		if !conflicts[i] {
+			clean = append(clean, o)
+			continue
+		}
+		printError(a.stderr, cmd, invalidInput(fmt.Errorf("%s: line %d: idempotency_key: %w", source, line[o], &tasks.ConflictError{Key: o.Key()})))
+	}
+	return clean, nil
 }
 
 // enqueueAll enqueues the valid orders and prints the summary, partial when the run stopped.
@@ -109,6 +149,8 @@ func (a *app) enqueueAll(ctx context.Context, b *backend, source string, valid [
 			sum.Enqueued++
 		case tasks.EnqueueDuplicate:
 			sum.Duplicates++
+		case tasks.EnqueueConflict:
+			sum.Conflicts++
 		}
 	}
 	if err := printJSON(a.stdout, sum); err != nil {

@@ -12,11 +12,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
 )
 
 // settings is the configuration every command shares. Each setting is an environment variable of
-// CONTRACT.md and a persistent flag of the same meaning; the flag wins.
+// docs/contract.md and a persistent flag of the same meaning; the flag wins.
 type settings struct {
 	redisURL      string
 	queue         string
@@ -25,7 +26,7 @@ type settings struct {
 	projectID     string
 }
 
-// Defaults of CONTRACT.md.
+// Defaults of docs/contract.md.
 const (
 	defaultQueue    = "cph-purchase"
 	defaultStream   = "cph:purchase:results"
@@ -97,18 +98,18 @@ type backend struct {
 const pingTimeout = 15 * time.Second
 
 // connect opens Redis and checks that it answers. A missing or malformed URL is invalid input
-// (exit 2); a Redis that does not answer is a failure (exit 1). tasks.ParseRedisURL's errors never
+// (exit 2); a Redis that does not answer is a failure (exit 1). redisconn.ParseURL's errors never
 // repeat the URL, which may carry a password, and neither do these.
 func (s *settings) connect(ctx context.Context) (*backend, error) {
 	if s.redisURL == "" {
 		return nil, invalidInput(errors.New("REDIS_URL is not set: set it or --redis-url to redis://host:port/db, " +
 			"or run `worker --embedded`, which prints one to use"))
 	}
-	opt, err := tasks.ParseRedisURL(s.redisURL)
+	opt, err := redisconn.ParseURL(s.redisURL)
 	if err != nil {
 		return nil, invalidInput(err)
 	}
-	rdb := tasks.NewRedisClient(opt)
+	rdb := redisconn.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
@@ -117,16 +118,18 @@ func (s *settings) connect(ctx context.Context) (*backend, error) {
 	}
 	keys := tasks.NewKeys(s.resultsStream)
 	ledger := tasks.NewLedger(rdb, keys, 0)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	return &backend{
 		rdb:       rdb,
-		inspector: asynq.NewInspectorFromRedisClient(rdb),
+		inspector: insp,
 		ledger:    ledger,
 		dls:       tasks.NewDeadLetters(rdb, keys),
 		producer: tasks.NewProducer(tasks.ProducerConfig{
-			Client:   asynq.NewClientFromRedisClient(rdb),
-			Ledger:   ledger,
-			Queue:    s.queue,
-			MaxRetry: s.maxRetry,
+			Client:    asynq.NewClientFromRedisClient(rdb),
+			Ledger:    ledger,
+			Inspector: insp,
+			Queue:     s.queue,
+			MaxRetry:  s.maxRetry,
 		}),
 	}, nil
 }

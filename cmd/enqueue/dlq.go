@@ -121,15 +121,23 @@ configuration, never part of an order.`,
 }
 
 func (a *app) dlqReplayCmd() *cobra.Command {
-	var sel selection
+	var (
+		sel   selection
+		rebuy bool
+	)
 	cmd := &cobra.Command{
-		Use:   "replay ID…|--all [--class C]",
+		Use:   "replay ID…|--all [--class C] [--rebuy]",
 		Short: "Enqueue dead-lettered orders again, with a fresh retry budget",
 		Long: `Enqueue dead-lettered orders again, each with a fresh retry budget (MAX_RETRY), and drop their
 dead letters. Prints one {"task_id","idempotency_key","queue","status"} line per order replayed.
 
 The ledger still guarantees at most one purchase per key: an order that was bought after all is
 not bought again, and one whose last call had no answer is reconciled before anything is sent.
+Such an ambiguous order is bought again only with --rebuy: when its order is still not listed,
+the replay dead-letters it as ambiguous again, since an absence seen long after the call proves
+nothing (its servers may have been deleted). Check the BSS orders (the dead letter names the
+candidates it found), and pass --rebuy only when no order exists.
+
 Fix the cause first (a token, a quota, arrears): a replay of an unchanged order that the API
 refused fails the same way. An invalid order cannot be fixed by replaying it: submit a corrected
 one under a new key, and delete the dead letter.
@@ -140,7 +148,10 @@ When one replay fails, the others still go ahead, and the command exits 1.`,
   enqueue dlq replay batch-2026-11/row-17
 
   # Every order that failed on authentication
-  enqueue dlq replay --all --class auth`,
+  enqueue dlq replay --all --class auth
+
+  # An ambiguous order that BSS shows was never placed: buy it
+  enqueue dlq replay --rebuy batch-2026-11/row-17`,
 		RunE: operation(func(cmd *cobra.Command, args []string) error {
 			if err := sel.check(args); err != nil {
 				return err
@@ -151,12 +162,13 @@ When one replay fails, the others still go ahead, and the command exits 1.`,
 					if err != nil {
 						return nil, err
 					}
-					return b.producer.Replay(ctx, b.dls, b.inspector, d.TaskID)
+					return b.producer.Replay(ctx, b.dls, b.inspector, d.TaskID, tasks.ReplayOptions{Rebuy: rebuy})
 				})
 			})
 		}),
 	}
 	sel.register(cmd.Flags(), "replay")
+	cmd.Flags().BoolVar(&rebuy, "rebuy", false, "the last purchase call of an ambiguous order placed nothing (checked in BSS): buy again if its order is not found")
 	return cmd
 }
 

@@ -26,7 +26,7 @@ func deadLetter(t *testing.T, tr *testRedis, key string, class tasks.ErrorClass)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := tr.ledger.Acquire(ctx, key, "worker-1", id, time.Minute); err != nil || c.State != tasks.ClaimAcquired {
+	if c, err := tr.ledger.Acquire(ctx, tasks.AcquireArgs{Hold: tasks.Hold{Key: key, Owner: "worker-1"}, TaskID: id, Lease: time.Minute}); err != nil || c.State != tasks.ClaimAcquired {
 		t.Fatalf("acquire %s: %+v, %v", key, c, err)
 	}
 	if err := tr.insp.ArchiveTask(tr.queue, id); err != nil {
@@ -35,7 +35,7 @@ func deadLetter(t *testing.T, tr *testRedis, key string, class tasks.ErrorClass)
 	re := &tasks.ResultError{Class: class, Message: "failed as " + string(class)}
 	dl := tasks.DeadLetter{TaskID: id, IdempotencyKey: key, Queue: tr.queue, Class: class, Error: re,
 		Attempts: 3, MaxRetry: 10, FailedAt: time.Now().UTC(), Payload: info.Payload}
-	if _, first, err := tr.ledger.Fail(ctx, key, "worker-1", resultJSON(t, key, tasks.StatusDeadLettered), dl); err != nil || !first {
+	if _, first, err := tr.ledger.Fail(ctx, tasks.Failure{LedgerKey: key, Owner: "worker-1", Result: resultJSON(t, key, tasks.StatusDeadLettered), DeadLetter: dl}); err != nil || !first {
 		t.Fatalf("fail %s: %v, %v", key, first, err)
 	}
 	return id

@@ -81,7 +81,7 @@ func TestResults(t *testing.T) {
 // succeed records key's success as a worker does: ledger and results stream together.
 func succeed(t *testing.T, tr *testRedis, key string) {
 	t.Helper()
-	if _, _, err := tr.ledger.Succeed(context.Background(), key, resultJSON(t, key, tasks.StatusSucceeded)); err != nil {
+	if _, _, _, err := tr.ledger.Succeed(context.Background(), tasks.Success{Hold: tasks.Hold{Key: key}, OrderID: "order-" + key, Result: resultJSON(t, key, tasks.StatusSucceeded)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -90,7 +90,7 @@ func succeed(t *testing.T, tr *testRedis, key string) {
 func fail(t *testing.T, tr *testRedis, key string) {
 	t.Helper()
 	dl := tasks.DeadLetter{TaskID: tasks.TaskID(key), IdempotencyKey: key, Queue: tr.queue, Class: tasks.ClassRejected, FailedAt: time.Now()}
-	if _, _, err := tr.ledger.Fail(context.Background(), key, "", resultJSON(t, key, tasks.StatusDeadLettered), dl); err != nil {
+	if _, _, err := tr.ledger.Fail(context.Background(), tasks.Failure{LedgerKey: key, Result: resultJSON(t, key, tasks.StatusDeadLettered), DeadLetter: dl}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,7 +11,7 @@ func TestStatus(t *testing.T) {
 	tr := newTestRedis(t)
 	wantExit(t, tr.enqueue(t, "submit", "-f", "testdata/order.json"), 0)
 	wantExit(t, tr.enqueue(t, "submit", "-f", "testdata/order.json", "--key", "bought"), 0)
-	if _, _, err := tr.ledger.Succeed(context.Background(), "bought", resultJSON(t, "bought", tasks.StatusSucceeded)); err != nil {
+	if _, _, _, err := tr.ledger.Succeed(context.Background(), tasks.Success{Hold: tasks.Hold{Key: "bought"}, OrderID: "order-bought", Result: resultJSON(t, "bought", tasks.StatusSucceeded)}); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -22,7 +22,7 @@ func TestStatus(t *testing.T) {
 	}{
 		{"by key", "test/order-1", "test/order-1", "pending", ""},
 		{"by task id", tasks.TaskID("test/order-1"), "test/order-1", "pending", ""},
-		{"with a result", "bought", "bought", "pending", tasks.ClaimSucceeded},
+		{"with a result", "bought", "bought", "pending", string(tasks.StateSucceeded)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

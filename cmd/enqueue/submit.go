@@ -24,7 +24,7 @@ const (
 
 const submitLong = `Validate one purchase order and put it on the queue.
 
-The order is a JSON document (CONTRACT.md): idempotency_key, project_id, request (the body of
+The order is a JSON document (docs/contract.md): idempotency_key, project_id, request (the body of
 POST /v2/{project_id}/cloud-phone/servers) and metadata. It is checked field by field before
 anything is enqueued; every problem is reported as "path: message", one a line, and nothing is
 enqueued (exit 2).
@@ -35,7 +35,9 @@ idempotency_key, one is derived from project_id and the request, so the same pur
 twice buys once.
 
 Prints {"task_id","idempotency_key","queue","status"} with status "enqueued", or "duplicate"
-when the key was submitted before (nothing new is enqueued then).
+when the key was submitted before with the same request (nothing new is enqueued then), or
+"conflict" when it was submitted before with a different request: one key names one purchase,
+so nothing is enqueued and it exits 2.
 
 With --wait, it then waits for the order's terminal result and prints that instead: exit 0 when
 it succeeded, 1 when it was dead-lettered or the wait timed out (the order stays queued).`
@@ -90,6 +92,12 @@ func (a *app) submit(cmd *cobra.Command, file string, d orderDefaults, wait time
 	}
 	return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
 		res, err := b.producer.Enqueue(ctx, p.order)
+		if errors.Is(err, tasks.ErrKeyConflict) {
+			if perr := printJSON(a.stdout, res); perr != nil {
+				return perr
+			}
+			return invalidInput(err)
+		}
 		if err != nil {
 			return err
 		}
@@ -117,7 +125,7 @@ func (a *app) await(ctx context.Context, b *backend, res tasks.EnqueueResult, wa
 	if err := printJSON(a.stdout, e.Result); err != nil {
 		return err
 	}
-	if e.State == tasks.ClaimSucceeded {
+	if e.State == tasks.StateSucceeded {
 		return nil
 	}
 	return failed(deadLettered(res.TaskID, e.Result))
@@ -138,12 +146,12 @@ func awaitResult(ctx context.Context, l *tasks.Ledger, key string, report func(s
 		if err != nil {
 			return e, err
 		}
-		if ok && (e.State == tasks.ClaimSucceeded || e.State == tasks.ClaimFailed) && len(e.Result) > 0 {
+		if ok && (e.State == tasks.StateSucceeded || e.State == tasks.StateFailed) && len(e.Result) > 0 {
 			return e, nil
 		}
 		state := "queued, not taken by a worker yet"
 		if ok {
-			state = e.State
+			state = string(e.State)
 		}
 		report(state)
 		select {

@@ -138,14 +138,14 @@ func TestSubmitWait(t *testing.T) {
 		wantStderr string
 	}{
 		{"succeeded", "wait-ok", func(ctx context.Context, key string) error {
-			_, _, err := tr.ledger.Succeed(ctx, key, resultJSON(t, key, tasks.StatusSucceeded))
+			_, _, _, err := tr.ledger.Succeed(ctx, tasks.Success{Hold: tasks.Hold{Key: key}, OrderID: "order-" + key, Result: resultJSON(t, key, tasks.StatusSucceeded)})
 			return err
 		}, "--wait", 0, tasks.StatusSucceeded, ""},
 		{"a duplicate of a bought order returns its result at once", "wait-ok", nil, "--wait", 0, tasks.StatusSucceeded, ""},
 		{"dead-lettered", "wait-dead", func(ctx context.Context, key string) error {
-			_, _, err := tr.ledger.Fail(ctx, key, "", resultJSON(t, key, tasks.StatusDeadLettered), tasks.DeadLetter{
+			_, _, err := tr.ledger.Fail(ctx, tasks.Failure{LedgerKey: key, Result: resultJSON(t, key, tasks.StatusDeadLettered), DeadLetter: tasks.DeadLetter{
 				TaskID: tasks.TaskID(key), IdempotencyKey: key, Queue: tr.queue, Class: tasks.ClassRejected, FailedAt: time.Now(),
-			})
+			}})
 			return err
 		}, "--wait=5m", 1, tasks.StatusDeadLettered,
 			"enqueue: submit: the order was dead-lettered (rejected): arrears: see 'enqueue dlq show " + tasks.TaskID("wait-dead") + "'"},

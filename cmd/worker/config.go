@@ -11,10 +11,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"cphpurchase/internal/cph"
+	"cphpurchase/internal/tasks"
 )
 
-// config is the worker's configuration: CONTRACT.md's environment, each variable also a flag of
-// the same meaning; a flag given on the command line wins.
+// config is the worker's configuration: the environment of docs/contract.md, each variable also a
+// flag of the same meaning; a flag given on the command line wins.
 type config struct {
 	RedisURL        string
 	Endpoint        string
@@ -38,19 +39,19 @@ type config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	ReconcileGrace  time.Duration
-	MinReplicas     int
-	Embedded        bool
+	// ReconcilePolicy is RECONCILE_POLICY: whether an order is bought again once its unanswered
+	// call is proven to have placed nothing.
+	ReconcilePolicy tasks.RebuyPolicy
+	// MinReplicas is LEDGER_MIN_REPLICAS; MinReplicasSet tells that it was given (in the
+	// environment or as a flag, 0 included). When it was not, the worker starts with 1 on a
+	// Redis master that has a replica connected (ledgerMinReplicas).
+	MinReplicas    int
+	MinReplicasSet bool
+	Embedded       bool
 	// ConsoleToken guards the operator console on HTTP_ADDR; MaxRetry is the budget it replays with.
 	ConsoleToken cph.Secret
 	MaxRetry     int
 }
-
-// defaultTaskCheckInterval is TASK_CHECK_INTERVAL's default (config.TaskCheck): how long an idle
-// worker waits before it looks at the queue again. asynq polls rather than blocks, and sleeps
-// between half and one and a half intervals; its own 1 s would make an order on an idle queue wait
-// up to 1.5 s to be picked up. 50 ms keeps that under 75 ms for 20 cheap polls a second per idle
-// worker process. Zero, as in a configuration built in code, means this default.
-const defaultTaskCheckInterval = 50 * time.Millisecond
 
 // env reads environment variables into defaults, remembering the first malformed one.
 type env struct {
@@ -98,6 +99,38 @@ func (v secretValue) String() string     { return v.s.String() }
 func (v secretValue) Set(s string) error { *v.s = cph.Secret(s); return nil }
 func (v secretValue) Type() string       { return "string" }
 
+// explicitInt is a pflag.Value for an int whose default depends on more than the environment: it
+// records that the flag was given, so that an explicit value (0 included) wins over the default.
+type explicitInt struct {
+	n   *int
+	set *bool
+}
+
+func (v explicitInt) String() string { return strconv.Itoa(*v.n) }
+func (v explicitInt) Type() string   { return "int" }
+func (v explicitInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	*v.n, *v.set = n, true
+	return nil
+}
+
+// policyValue is RECONCILE_POLICY as a flag.
+type policyValue struct{ p *tasks.RebuyPolicy }
+
+func (v policyValue) String() string { return string(*v.p) }
+func (v policyValue) Type() string   { return "rebuy|never" }
+func (v policyValue) Set(s string) error {
+	p, err := tasks.ParseRebuyPolicy(s)
+	if err != nil {
+		return err
+	}
+	*v.p = p
+	return nil
+}
+
 // bindFlags defines the flags on fs with defaults from the environment.
 func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool)) error {
 	e := &env{lookup: lookup}
@@ -115,7 +148,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool))
 	fs.IntVar(&c.RateLimit, "rate-limit", e.int("CPH_RATE_LIMIT", 5), "purchase calls per second, summed over every worker on this Redis (CPH_RATE_LIMIT)")
 	fs.DurationVar(&c.Timeout, "timeout", e.duration("CPH_TIMEOUT", 30*time.Second), "timeout of one purchase call (CPH_TIMEOUT)")
 	fs.IntVar(&c.Concurrency, "concurrency", e.int("WORKER_CONCURRENCY", 10), "handlers in this process (WORKER_CONCURRENCY)")
-	fs.DurationVar(&c.TaskCheck, "task-check-interval", e.duration("TASK_CHECK_INTERVAL", defaultTaskCheckInterval), "how often an idle worker looks for new orders; an order waits up to 1.5 times this to be picked up (TASK_CHECK_INTERVAL)")
+	fs.DurationVar(&c.TaskCheck, "task-check-interval", e.duration("TASK_CHECK_INTERVAL", tasks.DefaultTaskCheckInterval), "how often an idle worker looks for new orders; an order waits up to 1.5 times this to be picked up (TASK_CHECK_INTERVAL)")
 	fs.StringVar(&c.Queue, "queue", e.str("PURCHASE_QUEUE", "cph-purchase"), "asynq queue (PURCHASE_QUEUE)")
 	fs.DurationVar(&c.RetryBaseDelay, "retry-base-delay", e.duration("RETRY_BASE_DELAY", time.Second), "first backoff between attempts (RETRY_BASE_DELAY)")
 	fs.DurationVar(&c.RetryMaxDelay, "retry-max-delay", e.duration("RETRY_MAX_DELAY", 5*time.Minute), "largest backoff between attempts (RETRY_MAX_DELAY)")
@@ -124,11 +157,19 @@ func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool))
 	fs.StringVar(&c.LogLevel, "log-level", e.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SHUTDOWN_TIMEOUT", 40*time.Second), "on SIGTERM, how long in-flight purchases may finish before they are handed back (SHUTDOWN_TIMEOUT)")
-	fs.DurationVar(&c.ReconcileGrace, "reconcile-grace", e.duration("RECONCILE_GRACE", time.Minute), "after a purchase call with no answer, how long its servers may take to be listed (RECONCILE_GRACE)")
+	fs.DurationVar(&c.ReconcileGrace, "reconcile-grace", e.duration("RECONCILE_GRACE", tasks.DefaultReconcileGrace), "after a purchase call with no answer, how long past its deadline its order may take to be listed: long enough for a gateway that answers 504 and commits later (RECONCILE_GRACE)")
+	c.ReconcilePolicy = tasks.RebuyAfterGrace
+	if v := e.str("RECONCILE_POLICY", ""); v != "" {
+		if err := (policyValue{&c.ReconcilePolicy}).Set(v); err != nil {
+			e.errs = append(e.errs, fmt.Errorf("RECONCILE_POLICY: %w", err))
+		}
+	}
+	fs.Var(policyValue{&c.ReconcilePolicy}, "reconcile-policy", "after a purchase call with no answer whose order is not listed within the grace: rebuy (buy again) or never (dead-letter it ambiguous, for an operator to check and replay) (RECONCILE_POLICY)")
 	c.ConsoleToken = cph.Secret(e.str("CONSOLE_TOKEN", ""))
 	fs.Var(secretValue{&c.ConsoleToken}, "console-token", "password of the operator console under /console/ on HTTP_ADDR; required when HTTP_ADDR is not loopback; prefer the environment (CONSOLE_TOKEN)")
 	fs.IntVar(&c.MaxRetry, "max-retry", e.int("MAX_RETRY", 10), "retry budget of orders replayed from the operator console, as enqueue's (MAX_RETRY)")
-	fs.IntVar(&c.MinReplicas, "ledger-min-replicas", e.int("LEDGER_MIN_REPLICAS", 0), "replicas that must acknowledge a purchase's posting mark before the call goes out; for Redis with replicas (LEDGER_MIN_REPLICAS)")
+	c.MinReplicas, c.MinReplicasSet = e.int("LEDGER_MIN_REPLICAS", 0), e.str("LEDGER_MIN_REPLICAS", "") != ""
+	fs.Var(explicitInt{&c.MinReplicas, &c.MinReplicasSet}, "ledger-min-replicas", "replicas that must acknowledge a purchase's posting mark before the call goes out; when not given, 1 if the ledger's Redis is a master with a replica connected, else 0 (LEDGER_MIN_REPLICAS)")
 	fs.BoolVar(&c.Embedded, "embedded", false, "run with an in-process Redis and CPH simulator, for trying the system; never for production")
 	return errors.Join(e.errs...)
 }

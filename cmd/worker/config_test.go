@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/tasks"
 )
 
 func TestTaskCheckInterval(t *testing.T) {
@@ -18,7 +19,7 @@ func TestTaskCheckInterval(t *testing.T) {
 		want    time.Duration
 		wantErr string // from bindFlags or check
 	}{
-		{name: "default", want: defaultTaskCheckInterval},
+		{name: "default", want: tasks.DefaultTaskCheckInterval},
 		{name: "environment", env: "20ms", want: 20 * time.Millisecond},
 		{name: "flag wins", env: "20ms", args: []string{"--task-check-interval", "1s"}, want: time.Second},
 		{name: "not a duration", env: "fast", wantErr: `TASK_CHECK_INTERVAL="fast" is not a duration`},
@@ -68,5 +69,47 @@ func TestNothingListensBeyondLoopbackByDefault(t *testing.T) {
 	defer emb.Close()
 	if !strings.HasPrefix(cfg.RedisURL, "redis://127.0.0.1:") || !strings.HasPrefix(cfg.Endpoint, "http://127.0.0.1:") {
 		t.Fatalf("embedded Redis %q and simulator %q, want both on loopback", cfg.RedisURL, cfg.Endpoint)
+	}
+}
+
+func TestReconcileSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		wantPolicy tasks.RebuyPolicy
+		wantGrace  time.Duration
+		wantErr    string
+	}{
+		{name: "defaults", wantPolicy: tasks.RebuyAfterGrace, wantGrace: tasks.DefaultReconcileGrace},
+		{name: "environment", env: map[string]string{"RECONCILE_POLICY": "never", "RECONCILE_GRACE": "30m"}, wantPolicy: tasks.RebuyNever, wantGrace: 30 * time.Minute},
+		{name: "flag wins", env: map[string]string{"RECONCILE_POLICY": "never"}, args: []string{"--reconcile-policy", "rebuy"}, wantPolicy: tasks.RebuyAfterGrace, wantGrace: tasks.DefaultReconcileGrace},
+		{name: "unknown policy", env: map[string]string{"RECONCILE_POLICY": "sometimes"}, wantErr: `RECONCILE_POLICY: must be "rebuy" or "never", got "sometimes"`},
+		{name: "unknown policy flag", args: []string{"--reconcile-policy", "maybe"}, wantErr: `must be "rebuy" or "never", got "maybe"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "CPH_ENDPOINT": "http://127.0.0.1:1", "CPH_TOKEN": "t"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			var c config
+			fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+			err := bindFlags(fs, &c, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err == nil {
+				if err = fs.Parse(tc.args); err == nil {
+					err = c.check()
+				}
+			}
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case c.ReconcilePolicy != tc.wantPolicy || c.ReconcileGrace != tc.wantGrace:
+				t.Fatalf("policy %q, grace %s; want %q, %s", c.ReconcilePolicy, c.ReconcileGrace, tc.wantPolicy, tc.wantGrace)
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
 )
 
@@ -87,8 +88,8 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	defer func() { stopWorker(); <-workerDone }()
 	say("Started a worker: %d handlers, fleet-wide rate limit %d purchases/s.", cfg.Concurrency, cfg.RateLimit)
 
-	opt, _ := tasks.ParseRedisURL(cfg.RedisURL)
-	rdb := tasks.NewRedisClient(opt)
+	opt, _ := redisconn.ParseURL(cfg.RedisURL)
+	rdb := redisconn.NewClient(opt)
 	defer rdb.Close()
 	keys := tasks.NewKeys(cfg.ResultsStream)
 	ledger := tasks.NewLedger(rdb, keys, 0)
@@ -165,7 +166,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	say("The account is topped up; replaying the rejected order (`enqueue dlq replay`).")
 	script.inArrears.Store(false)
 	arrears := orders[4]
-	rep, err := producer.Replay(ctx, dls, insp, tasks.TaskID(arrears.Key()))
+	rep, err := producer.Replay(ctx, dls, insp, tasks.TaskID(arrears.Key()), tasks.ReplayOptions{})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"cphpurchase/internal/cph"
+	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
 )
 
@@ -35,7 +35,7 @@ type worker struct {
 
 // newWorker wires a worker from a checked configuration.
 func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
-	opt, err := tasks.ParseRedisURL(cfg.RedisURL)
+	opt, err := redisconn.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb := tasks.NewRedisClient(opt)
+	rdb := redisconn.NewClient(opt)
 	keys := tasks.NewKeys(cfg.ResultsStream)
 	limiter := tasks.NewRateLimiter(rdb, keys, cfg.RateLimit)
 	api, err := cph.NewClient(cfg.Endpoint, tokens, cph.ClientOptions{
@@ -57,7 +57,12 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	}
 	hostname, _ := os.Hostname()
 	log = log.With().Str("worker", fmt.Sprintf("%s:%d", hostname, os.Getpid())).Logger()
-	reg, metrics, err := newMetrics(rdb, keys, cfg.Queue, log)
+	// Before the ledger is built: LEDGER_MIN_REPLICAS's default depends on what Redis says.
+	var durability *redisconn.Durability
+	if d, err := checkRedisDurability(rdb, &cfg, log); err == nil {
+		durability = &d
+	}
+	reg, metrics, err := newMetrics(rdb, keys, cfg.Queue, log, durability)
 	if err != nil {
 		return nil, err
 	}
@@ -69,22 +74,19 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 		DefaultProjectID: cfg.ProjectID,
 		CallTimeout:      cfg.Timeout,
 		ReconcileGrace:   cfg.ReconcileGrace,
+		Policy:           cfg.ReconcilePolicy,
 		Logger:           log,
 		Observer:         metrics,
 	})
 	policy := tasks.RetryPolicy{BaseDelay: cfg.RetryBaseDelay, MaxDelay: cfg.RetryMaxDelay}
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:     cfg.Concurrency,
-		Queues:          map[string]int{cfg.Queue: 1},
-		RetryDelayFunc:  policy.Delay,
-		IsFailure:       tasks.IsFailure,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		// An idle worker polls; the default 1 s would be most of an order's latency.
-		TaskCheckInterval: cmp.Or(cfg.TaskCheck, defaultTaskCheckInterval),
-		// Retries and throttled orders come back on time rather than up to 5 s (asynq's default) late.
-		DelayedTaskCheckInterval: time.Second,
-		Logger:                   asynqLogger{log.With().Str("component", "asynq").Logger()},
-		LogLevel:                 asynqLevel(log.GetLevel()),
+	srv := tasks.NewServer(rdb, tasks.ServerConfig{
+		Queue:             cfg.Queue,
+		Concurrency:       cfg.Concurrency,
+		Retry:             policy,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		TaskCheckInterval: cfg.TaskCheck,
+		Logger:            asynqLogger{log.With().Str("component", "asynq").Logger()},
+		LogLevel:          asynqLevel(log.GetLevel()),
 	})
 	sweeper := tasks.NewSweeper(handler, asynq.NewInspectorFromRedisClient(rdb), tasks.NewDeadLetters(rdb, keys), time.Minute)
 	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler, sweeper: sweeper}
@@ -123,7 +125,8 @@ func (w *worker) run(ctx context.Context) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	w.sweeper.Start()
-	w.log.Info().Str("queue", w.cfg.Queue).Int("concurrency", w.cfg.Concurrency).Int("rate_limit", w.cfg.RateLimit).Msg("worker started")
+	w.log.Info().Str("queue", w.cfg.Queue).Int("concurrency", w.cfg.Concurrency).Int("rate_limit", w.cfg.RateLimit).
+		Int("ledger_min_replicas", w.cfg.MinReplicas).Msg("worker started")
 	<-ctx.Done()
 	w.log.Info().Dur("shutdown_timeout", w.cfg.ShutdownTimeout).Msg("shutting down: no new tasks; in-flight purchases may finish")
 	w.srv.Shutdown()

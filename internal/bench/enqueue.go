@@ -35,7 +35,7 @@ func (r *run) bulkEnqueue(ctx context.Context) Row {
 			return err
 		}
 		_, err = client.EnqueueContext(ctx, asynq.NewTask(tasks.TypePurchase, payload),
-			asynq.Queue(one.queue), asynq.TaskID(tasks.TaskID(o.Key())), asynq.MaxRetry(bulkMaxRetry+1), asynq.Retention(24*time.Hour))
+			asynq.Queue(one.queue), asynq.TaskID(tasks.TaskID(o.Key())), asynq.MaxRetry(tasks.NewBudget(bulkMaxRetry).TaskMaxRetry()), asynq.Retention(24*time.Hour))
 		if err != nil {
 			return fmt.Errorf("one-by-one enqueue: %w", err)
 		}

@@ -22,14 +22,6 @@ import (
 	"cphpurchase/internal/tasks"
 )
 
-// workerTaskCheckInterval and workerDelayedTaskCheckInterval are cmd/worker's defaults
-// (TASK_CHECK_INTERVAL, and its fixed DelayedTaskCheckInterval): the in-process rows run asynq as
-// the worker does.
-const (
-	workerTaskCheckInterval        = 50 * time.Millisecond
-	workerDelayedTaskCheckInterval = time.Second
-)
-
 // benchToken is the X-Auth-Token of every benchmark call; the simulator checks none.
 const benchToken = "bench-token"
 
@@ -78,16 +70,7 @@ func handlerFor(sp *space, sim *simulator, rateLimit int, obs *phases) (*tasks.H
 
 // newServer is an asynq server on sp configured as cmd/worker configures its own.
 func newServer(sp *space, concurrency int) *asynq.Server {
-	return asynq.NewServerFromRedisClient(sp.rdb, asynq.Config{
-		Concurrency:              concurrency,
-		Queues:                   map[string]int{sp.queue: 1},
-		RetryDelayFunc:           tasks.RetryPolicy{}.Delay,
-		IsFailure:                tasks.IsFailure,
-		ShutdownTimeout:          5 * time.Second,
-		TaskCheckInterval:        workerTaskCheckInterval,
-		DelayedTaskCheckInterval: workerDelayedTaskCheckInterval,
-		LogLevel:                 asynq.FatalLevel,
-	})
+	return tasks.NewServer(sp.rdb, tasks.ServerConfig{Queue: sp.queue, Concurrency: concurrency, ShutdownTimeout: 5 * time.Second})
 }
 
 // fill puts orders on sp's queue with the producer, unmeasured.

@@ -128,7 +128,7 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case actionReplay:
 		var res tasks.EnqueueResult
-		res, err = c.cfg.Producer.Replay(r.Context(), c.cfg.DeadLetters, c.cfg.Inspector, id)
+		res, err = c.cfg.Producer.Replay(r.Context(), c.cfg.DeadLetters, c.cfg.Inspector, id, tasks.ReplayOptions{})
 		done.Set("done", "replayed")
 		done.Set("status", res.Status)
 	case actionDelete:

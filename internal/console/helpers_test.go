@@ -23,6 +23,7 @@ import (
 
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
 )
 
@@ -57,13 +58,13 @@ func newFixture(t *testing.T, auth Auth) *fixture {
 	var opt asynq.RedisConnOpt
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		var err error
-		if opt, err = tasks.ParseRedisURL(url); err != nil {
+		if opt, err = redisconn.ParseURL(url); err != nil {
 			t.Fatalf("REDIS_URL: %v", err)
 		}
 	} else {
 		opt = asynq.RedisClientOpt{Addr: miniredis.RunT(t).Addr()}
 	}
-	f.rdb = tasks.NewRedisClient(opt)
+	f.rdb = redisconn.NewClient(opt)
 	if err := f.rdb.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("redis: %v", err)
 	}
@@ -100,15 +101,12 @@ func newFixture(t *testing.T, auth Auth) *fixture {
 		Queue: f.queue, DefaultProjectID: testProject, CallTimeout: 3 * time.Minute,
 		ReconcileGrace: 200 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 	})
-	srv := asynq.NewServerFromRedisClient(f.rdb, asynq.Config{
+	srv := tasks.NewServer(f.rdb, tasks.ServerConfig{
+		Queue:                    f.queue,
 		Concurrency:              4,
-		Queues:                   map[string]int{f.queue: 1},
-		RetryDelayFunc:           tasks.RetryPolicy{BaseDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}.Delay,
-		IsFailure:                tasks.IsFailure,
-		TaskCheckInterval:        50 * time.Millisecond,
+		Retry:                    tasks.RetryPolicy{BaseDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond},
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
 		ShutdownTimeout:          time.Second,
-		LogLevel:                 asynq.FatalLevel,
 	})
 	if err := srv.Start(h); err != nil {
 		t.Fatal(err)
@@ -190,7 +188,7 @@ func (f *fixture) wait(key, state string) tasks.Result {
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		if ok && e.State == state && e.Result != nil {
+		if ok && string(e.State) == state && e.Result != nil {
 			var r tasks.Result
 			if err := json.Unmarshal(e.Result, &r); err != nil {
 				f.t.Fatal(err)

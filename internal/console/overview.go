@@ -124,7 +124,7 @@ func (c *Console) active() ([]activeView, error) {
 	}
 	out := make([]activeView, 0, len(infos))
 	for _, t := range infos {
-		a := activeView{ID: t.ID, Type: t.Type, LastErr: t.LastErr, Retried: t.Retried, Budget: max(t.MaxRetry-1, 0), Orphaned: t.IsOrphaned, Foreign: t.Type != tasks.TypePurchase}
+		a := activeView{ID: t.ID, Type: t.Type, LastErr: t.LastErr, Retried: t.Retried, Budget: tasks.BudgetOfTask(t.MaxRetry).Max, Orphaned: t.IsOrphaned, Foreign: t.Type != tasks.TypePurchase}
 		if o, err := tasks.DecodeOrder(t.Payload); err == nil {
 			a.Key = o.Key()
 			if o.Request != nil {

@@ -41,28 +41,28 @@ func BenchmarkLedger(b *testing.B) {
 	result := []byte(`{"status":"succeeded","order_id":"CS2611251800ABCDE"}`)
 	b.Run("Acquire", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			if c, err := l.Acquire(ctx, fmt.Sprint("acquire-", i), "owner", "task", time.Minute); err != nil || c.State != ClaimAcquired {
+			if c, err := l.Acquire(ctx, AcquireArgs{Hold: testHold(fmt.Sprint("acquire-", i), "owner"), TaskID: "task", Lease: time.Minute}); err != nil || c.State != ClaimAcquired {
 				b.Fatalf("acquire: %+v, %v", c, err)
 			}
 		}
 	})
 	b.Run("Succeed", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			if _, first, err := l.Succeed(ctx, fmt.Sprint("succeed-", i), result); err != nil || !first {
+			if _, first, _, err := l.Succeed(ctx, Success{Hold: testHold(fmt.Sprint("succeed-", i), "owner"), OrderID: fmt.Sprint("succeed-", i), Result: result}); err != nil || !first {
 				b.Fatalf("succeed: %v, %v", first, err)
 			}
 		}
 	})
 	b.Run("order", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			key := fmt.Sprint("order-", i)
-			if c, err := l.Acquire(ctx, key, "owner", "task", time.Minute); err != nil || c.State != ClaimAcquired {
+			h := testHold(fmt.Sprint("order-", i), "owner")
+			if c, err := l.Acquire(ctx, AcquireArgs{Hold: h, TaskID: "task", Lease: time.Minute}); err != nil || c.State != ClaimAcquired {
 				b.Fatalf("acquire: %+v, %v", c, err)
 			}
-			if _, err := l.MarkPosting(ctx, key, "owner", time.Minute); err != nil {
+			if _, err := l.MarkPosting(ctx, h, testPosting); err != nil {
 				b.Fatal(err)
 			}
-			if _, _, err := l.Succeed(ctx, key, result); err != nil {
+			if _, _, _, err := l.Succeed(ctx, Success{Hold: h, OrderID: h.Key, Result: result}); err != nil {
 				b.Fatal(err)
 			}
 		}

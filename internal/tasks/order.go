@@ -20,10 +20,10 @@ const TypePurchase = "cph:server:purchase"
 // keeps a malformed or hostile payload from costing memory at enqueue and in the handler.
 const MaxOrderBytes = 64 << 10
 
-// MaxKeyBytes bounds an idempotency key (CONTRACT.md).
+// MaxKeyBytes bounds an idempotency key (docs/contract.md).
 const MaxKeyBytes = 128
 
-// Order is a purchase order, the task payload of CONTRACT.md.
+// Order is a purchase order, the task payload of docs/contract.md.
 type Order struct {
 	// IdempotencyKey names the purchase: one key buys at most once. Derived when empty.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`

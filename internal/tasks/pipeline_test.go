@@ -30,6 +30,8 @@ type pipeline struct {
 	client   *asynq.Client
 	insp     *asynq.Inspector
 	srv      *asynq.Server
+	handler  *Handler
+	api      *cph.Client // the real client, over HTTP to sim
 }
 
 type pipelineOptions struct {
@@ -46,6 +48,11 @@ type pipelineOptions struct {
 	redis asynq.RedisConnOpt
 	// asynqLog receives asynq's own warnings and errors; nil silences them.
 	asynqLog asynq.Logger
+	// grace is the handler's ReconcileGrace (200ms when zero); policy its Policy.
+	grace  time.Duration
+	policy RebuyPolicy
+	// wrapAPI, when set, stands between the handler and the real client over HTTP.
+	wrapAPI func(API) API
 }
 
 const testProject = "0b1c00000000000000000000000test"
@@ -73,32 +80,37 @@ func startPipeline(t testing.TB, o pipelineOptions) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{t: t, tr: tr, sim: sim, simURL: ts.URL}
+	p := &pipeline{t: t, tr: tr, sim: sim, simURL: ts.URL, api: api}
+	var handlerAPI API = api
+	if o.wrapAPI != nil {
+		handlerAPI = o.wrapAPI(api)
+	}
+	if o.grace == 0 {
+		o.grace = 200 * time.Millisecond
+	}
 	p.ledger = NewLedger(tr.rdb, tr.keys, 0)
 	p.dls = NewDeadLetters(tr.rdb, tr.keys)
 	p.client = asynq.NewClientFromRedisClient(tr.rdb)
 	p.insp = asynq.NewInspectorFromRedisClient(tr.rdb)
-	p.producer = NewProducer(ProducerConfig{Client: p.client, Ledger: p.ledger, Queue: tr.queue, MaxRetry: o.maxRetry})
+	p.producer = NewProducer(ProducerConfig{Client: p.client, Ledger: p.ledger, Inspector: p.insp, Queue: tr.queue, MaxRetry: o.maxRetry})
 	h := NewHandler(HandlerConfig{
-		API: api, Ledger: p.ledger.WithMinReplicas(o.minReplicas), RateLimiter: NewRateLimiter(tr.rdb, tr.keys, o.rateLimit),
+		API: handlerAPI, Ledger: p.ledger.WithMinReplicas(o.minReplicas), RateLimiter: NewRateLimiter(tr.rdb, tr.keys, o.rateLimit),
 		Queue: tr.queue, DefaultProjectID: testProject, CallTimeout: o.callTimeout,
-		ReconcileGrace: 200 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+		ReconcileGrace: o.grace, Policy: o.policy, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Observer: o.observer,
 	})
-	cfg := asynq.Config{
+	p.handler = h
+	cfg := ServerConfig{
+		Queue:                    tr.queue,
 		Concurrency:              o.concurrency,
-		Queues:                   map[string]int{tr.queue: 1},
-		RetryDelayFunc:           RetryPolicy{BaseDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}.Delay,
-		IsFailure:                IsFailure,
-		TaskCheckInterval:        50 * time.Millisecond,
+		Retry:                    RetryPolicy{BaseDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond},
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
 		ShutdownTimeout:          time.Second,
-		LogLevel:                 asynq.FatalLevel,
 	}
 	if o.asynqLog != nil {
 		cfg.Logger, cfg.LogLevel = o.asynqLog, asynq.WarnLevel
 	}
-	p.srv = asynq.NewServerFromRedisClient(tr.rdb, cfg)
+	p.srv = NewServer(tr.rdb, cfg)
 	if err := p.srv.Start(h); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +288,7 @@ func TestPipelineInvalidOrderIsDeadLetteredWithoutACall(t *testing.T) {
 	}
 
 	// Replayed as it is, it is dead-lettered again, with a new record and a new result.
-	if _, err := p.producer.Replay(context.Background(), p.dls, p.insp, TaskID("invalid-1")); err != nil {
+	if _, err := p.producer.Replay(context.Background(), p.dls, p.insp, TaskID("invalid-1"), ReplayOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -435,7 +447,7 @@ func TestPipelineExhaustedThenReplayedWithAFreshBudget(t *testing.T) {
 	}
 
 	healthy.Store(true)
-	rep, err := p.producer.Replay(context.Background(), p.dls, p.insp, en.TaskID)
+	rep, err := p.producer.Replay(context.Background(), p.dls, p.insp, en.TaskID, ReplayOptions{})
 	if err != nil || rep.Status != EnqueueEnqueued {
 		t.Fatalf("replay = %+v, %v", rep, err)
 	}
@@ -542,7 +554,7 @@ func TestPipelineLastDeliveryWaitsForABusyKeyInsteadOfBeingArchived(t *testing.T
 	o := order("last-delivery-1")
 	o.IdempotencyKey = "last-delivery-1"
 	// A worker that died holding the key: its lease runs out in a moment.
-	if _, err := p.ledger.Acquire(context.Background(), o.IdempotencyKey, "dead-owner", "dead-task", 1500*time.Millisecond); err != nil {
+	if _, err := p.ledger.Acquire(context.Background(), AcquireArgs{Hold: Hold{Key: o.IdempotencyKey, Owner: "dead-owner"}, TaskID: "dead-task", Lease: 1500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	payload, _ := json.Marshal(o)

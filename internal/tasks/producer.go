@@ -15,7 +15,21 @@ import (
 const (
 	EnqueueEnqueued  = "enqueued"
 	EnqueueDuplicate = "duplicate"
+	// EnqueueConflict: the key was first submitted with a different request; nothing was enqueued.
+	EnqueueConflict = "conflict"
 )
+
+// ConflictError means an idempotency key was submitted with a request that differs from the one
+// first submitted under it. One key names one purchase, as with Stripe's idempotency keys and
+// AWS's ClientToken: reusing it for another purchase is an error, never a silent duplicate.
+type ConflictError struct{ Key string }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("idempotency key %q: this request differs from the one first submitted under it; one key names one purchase, so submit it under a new key", e.Key)
+}
+
+// Is makes errors.Is(err, ErrKeyConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrKeyConflict }
 
 // EnqueueResult is what enqueueing one order did.
 type EnqueueResult struct {
@@ -29,6 +43,9 @@ type EnqueueResult struct {
 type ProducerConfig struct {
 	Client *asynq.Client
 	Ledger *Ledger
+	// Inspector, when set, lets the producer tell a conflict from a duplicate for a key whose
+	// task is queued but not yet taken by a worker (the ledger does not know it yet).
+	Inspector *asynq.Inspector
 	// Queue is the asynq queue (PURCHASE_QUEUE).
 	Queue string
 	// MaxRetry is the order's retry budget (MAX_RETRY); it travels with the task.
@@ -56,25 +73,35 @@ func (p *Producer) options(taskID string) []asynq.Option {
 	return []asynq.Option{
 		asynq.Queue(p.cfg.Queue),
 		asynq.TaskID(taskID),
-		asynq.MaxRetry(p.cfg.MaxRetry + 1),
+		asynq.MaxRetry(NewBudget(p.cfg.MaxRetry).TaskMaxRetry()),
 		asynq.Retention(p.cfg.Retention),
 	}
 }
 
 // Enqueue validates o and puts it on the queue, or reports it as a duplicate when its key was seen
-// before (in the ledger, or as a task that still exists). An invalid order is a cph.FieldErrors.
+// before with the same request (in the ledger, or as a task that still exists). An invalid order
+// is a cph.FieldErrors; a key seen before with another request is a *ConflictError.
 func (p *Producer) Enqueue(ctx context.Context, o *Order) (EnqueueResult, error) {
 	if err := o.Validate(); err != nil {
 		return EnqueueResult{}, err
 	}
 	res := p.result(o.Key())
-	if _, seen, err := p.cfg.Ledger.Get(ctx, res.IdempotencyKey); err != nil {
+	seen, fps, err := p.cfg.Ledger.Fingerprints(ctx, []string{res.IdempotencyKey})
+	if err != nil {
 		return res, err
-	} else if seen {
-		res.Status = EnqueueDuplicate
-		return res, nil
 	}
-	return p.put(ctx, o, res)
+	if seen[0] {
+		res.Status = EnqueueDuplicate
+		if fps[0] != "" && fps[0] != o.Fingerprint() {
+			res.Status = EnqueueConflict
+		}
+	} else if res, err = p.put(ctx, o, res); err != nil {
+		return res, err
+	}
+	if res.Status == EnqueueConflict {
+		return res, &ConflictError{Key: res.IdempotencyKey}
+	}
+	return res, nil
 }
 
 // result is what enqueueing the order with idempotency key key reports when it is enqueued.
@@ -96,10 +123,34 @@ func (p *Producer) put(ctx context.Context, o *Order, res EnqueueResult) (Enqueu
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		res.Status = EnqueueDuplicate
+		if p.queuedConflict(o, res.TaskID) {
+			res.Status = EnqueueConflict
+		}
 	case err != nil:
 		return res, fmt.Errorf("enqueue %s: %w", res.TaskID, err)
 	}
 	return res, nil
+}
+
+// queuedConflict reports whether the task that holds taskID carries a different purchase than o.
+// A task that cannot be read (gone meanwhile, or no inspector) is taken as a duplicate: the worker
+// that takes the key checks the fingerprint again and dead-letters a conflict.
+func (p *Producer) queuedConflict(o *Order, taskID string) bool {
+	if p.cfg.Inspector == nil {
+		return false
+	}
+	info, err := p.cfg.Inspector.GetTaskInfo(p.cfg.Queue, taskID)
+	if err != nil {
+		return false
+	}
+	queued, err := DecodeOrder(info.Payload)
+	if err != nil {
+		return false
+	}
+	if queued.ProjectID == "" {
+		queued.ProjectID = o.ProjectID
+	}
+	return queued.Request != nil && queued.Fingerprint() != o.Fingerprint()
 }
 
 // enqueueBatch is how many orders EnqueueMany looks up in the ledger with one round trip.
@@ -108,7 +159,9 @@ const enqueueBatch = 256
 // EnqueueMany enqueues orders with up to concurrency enqueues in flight, calling progress (if not
 // nil) after each. Each order is checked as Enqueue checks it; only the ledger look-ups are
 // batched, enqueueBatch keys to a Redis round trip, which leaves asynq's enqueue as the one round
-// trip per order. Results come back in the order of orders; the first error stops the run.
+// trip per order. A conflict is not an error here: its result says EnqueueConflict (Conflicts
+// finds them before a run). Results come back in the order of orders; the first error stops the
+// run.
 func (p *Producer) EnqueueMany(ctx context.Context, orders []*Order, concurrency int, progress func()) ([]EnqueueResult, error) {
 	concurrency = max(concurrency, 1)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -157,6 +210,7 @@ type pending struct {
 // trip, records the duplicates in results and sends every other order to next.
 func (p *Producer) feed(ctx context.Context, cancel context.CancelCauseFunc, orders []*Order, results []EnqueueResult, next chan<- pending, done func()) {
 	keys := make([]string, 0, enqueueBatch)
+	firstFP := map[string]string{} // the fingerprint each key was first sent with in this run
 	for lo := 0; lo < len(orders) && ctx.Err() == nil; lo += enqueueBatch {
 		hi := min(lo+enqueueBatch, len(orders))
 		keys = keys[:0]
@@ -167,15 +221,25 @@ func (p *Producer) feed(ctx context.Context, cancel context.CancelCauseFunc, ord
 			}
 			keys = append(keys, o.Key())
 		}
-		seen, err := p.cfg.Ledger.Seen(ctx, keys)
+		seen, fps, err := p.cfg.Ledger.Fingerprints(ctx, keys)
 		if err != nil {
 			cancel(fmt.Errorf("order %d: %w", lo+1, err))
 			return
 		}
 		for j, key := range keys {
 			res := p.result(key)
-			if seen[j] {
+			fp := orders[lo+j].Fingerprint()
+			first, again := firstFP[key]
+			if !again {
+				firstFP[key] = fp
+			}
+			switch {
+			case seen[j] && fps[j] != "" && fps[j] != fp, again && first != fp:
+				res.Status = EnqueueConflict
+			case seen[j]:
 				res.Status = EnqueueDuplicate
+			}
+			if res.Status != EnqueueEnqueued {
 				results[lo+j] = res
 				done()
 				continue
@@ -187,4 +251,34 @@ func (p *Producer) feed(ctx context.Context, cancel context.CancelCauseFunc, ord
 			}
 		}
 	}
+}
+
+// Conflicts reports, for each order, whether its key was first submitted with a different request:
+// in the ledger, or on an earlier order of the same batch. What it cannot see (a key queued but not
+// yet taken by a worker) EnqueueMany and the worker still catch. It is what lets a batch be
+// refused whole before anything of it is enqueued.
+func (p *Producer) Conflicts(ctx context.Context, orders []*Order) ([]bool, error) {
+	out := make([]bool, len(orders))
+	firstFP := map[string]string{}
+	for lo := 0; lo < len(orders); lo += enqueueBatch {
+		hi := min(lo+enqueueBatch, len(orders))
+		keys := make([]string, 0, hi-lo)
+		for _, o := range orders[lo:hi] {
+			keys = append(keys, o.Key())
+		}
+		seen, fps, err := p.cfg.Ledger.Fingerprints(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		for j, key := range keys {
+			fp := orders[lo+j].Fingerprint()
+			if first, again := firstFP[key]; again {
+				out[lo+j] = first != fp
+				continue
+			}
+			firstFP[key] = fp
+			out[lo+j] = seen[j] && fps[j] != "" && fps[j] != fp
+		}
+	}
+	return out, nil
 }

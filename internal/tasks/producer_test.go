@@ -40,7 +40,7 @@ func TestEnqueueManyReportsAsEnqueueDoes(t *testing.T) {
 		p := newTestProducer(t, tr)
 		ctx := context.Background()
 		for _, i := range inLedger {
-			if _, _, err := p.cfg.Ledger.Succeed(ctx, orders[i].Key(), []byte(`{}`)); err != nil {
+			if _, _, _, err := p.cfg.Ledger.Succeed(ctx, Success{Hold: Hold{Key: orders[i].Key()}, OrderID: orders[i].Key(), Result: []byte(`{}`)}); err != nil {
 				t.Fatal(err)
 			}
 		}

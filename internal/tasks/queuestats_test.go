@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
+
+	"cphpurchase/internal/redisconn"
 )
 
 // queueStatsFixture is a QueueStats on the test's queue with a clock the test moves.
@@ -115,12 +117,12 @@ func deadLetterOne(t *testing.T, tr *testRedis, key string) string {
 	t.Helper()
 	ctx := context.Background()
 	ledger := NewLedger(tr.rdb, tr.keys, 0)
-	if _, err := ledger.Acquire(ctx, key, "owner-1", TaskID(key), time.Minute); err != nil {
+	if _, err := ledger.Acquire(ctx, AcquireArgs{Hold: Hold{Key: key, Owner: "owner-1"}, TaskID: TaskID(key), Lease: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	dl := DeadLetter{TaskID: TaskID(key), IdempotencyKey: key, Queue: tr.queue, Class: ClassRejected,
 		Error: &ResultError{Class: ClassRejected, Message: "test"}, FailedAt: time.Now()}
-	if _, _, err := ledger.Fail(ctx, key, "owner-1", []byte(`{"status":"dead_lettered"}`), dl); err != nil {
+	if _, _, err := ledger.Fail(ctx, Failure{LedgerKey: key, Owner: "owner-1", Result: []byte(`{"status":"dead_lettered"}`), DeadLetter: dl}); err != nil {
 		t.Fatal(err)
 	}
 	return dl.TaskID
@@ -130,7 +132,7 @@ func deadLetterOne(t *testing.T, tr *testRedis, key string) string {
 // other, so that scrapes do not pile onto a Redis that is down.
 func TestQueueStatsRedisDown(t *testing.T) {
 	mr := miniredis.RunT(t)
-	rdb := NewRedisClient(asynq.RedisClientOpt{Addr: mr.Addr()})
+	rdb := redisconn.NewClient(asynq.RedisClientOpt{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	s := NewQueueStats(QueueStatsConfig{
 		Inspector: asynq.NewInspectorFromRedisClient(rdb), DeadLetters: NewDeadLetters(rdb, NewKeys("test:down")),

@@ -11,11 +11,20 @@ import (
 // ErrNotFound means there is no such dead letter, task or key.
 var ErrNotFound = errors.New("not found")
 
+// ReplayOptions change what a replay allows.
+type ReplayOptions struct {
+	// Rebuy is the operator's word that the order's last purchase call, whose outcome was unknown,
+	// placed no order (checked in BSS): the replay may buy without finding it first. Without it a
+	// replayed ambiguous order is reconciled, and dead-lettered again when its order is not found.
+	Rebuy bool
+}
+
 // Replay enqueues a dead-lettered order afresh, with the producer's full retry budget, and drops
 // its dead letter. asynq's own RunTask would keep the spent retry count, so the archived task is
 // deleted and a new one takes its id. The ledger still guards the key: a replayed order that was
-// bought after all is not bought again, and one whose last call had no answer is reconciled first.
-func (p *Producer) Replay(ctx context.Context, dls *DeadLetters, insp *asynq.Inspector, taskID string) (EnqueueResult, error) {
+// bought after all is not bought again, and one whose last call had no answer is reconciled first,
+// from the dead letter's record of that call when the ledger has forgotten the key.
+func (p *Producer) Replay(ctx context.Context, dls *DeadLetters, insp *asynq.Inspector, taskID string, opts ReplayOptions) (EnqueueResult, error) {
 	dl, ok, err := dls.Get(ctx, taskID)
 	if err != nil {
 		return EnqueueResult{}, err
@@ -33,16 +42,16 @@ func (p *Producer) Replay(ctx context.Context, dls *DeadLetters, insp *asynq.Ins
 	if err := insp.DeleteTask(queue, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 		return EnqueueResult{}, fmt.Errorf("replay %s: remove the archived task: %w", taskID, err)
 	}
-	ledgerKey := dl.IdempotencyKey
+	reopen := Reopening{Key: dl.IdempotencyKey, Unresolved: dl.Unresolved, Rebuy: opts.Rebuy}
 	if dl.Class == ClassInvalid {
-		ledgerKey = invalidLedgerKey(taskID)
+		reopen = Reopening{Key: invalidLedgerKey(taskID)}
 	}
-	if err := p.cfg.Ledger.Reopen(ctx, ledgerKey); err != nil {
+	if err := p.cfg.Ledger.Reopen(ctx, reopen); err != nil {
 		return EnqueueResult{}, fmt.Errorf("replay %s: %w", taskID, err)
 	}
-	opts := append(p.options(taskID), asynq.Queue(queue))
+	taskOpts := append(p.options(taskID), asynq.Queue(queue))
 	res := EnqueueResult{TaskID: taskID, IdempotencyKey: dl.IdempotencyKey, Queue: queue, Status: EnqueueEnqueued}
-	if _, err := p.cfg.Client.EnqueueContext(ctx, asynq.NewTask(TypePurchase, dl.Payload), opts...); err != nil {
+	if _, err := p.cfg.Client.EnqueueContext(ctx, asynq.NewTask(TypePurchase, dl.Payload), taskOpts...); err != nil {
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return res, fmt.Errorf("replay %s: %w", taskID, err)
 		}

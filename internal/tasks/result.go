@@ -13,7 +13,7 @@ const (
 	StatusDeadLettered = "dead_lettered"
 )
 
-// ErrorClass is why an order was dead-lettered (CONTRACT.md).
+// ErrorClass is why an order was dead-lettered (docs/contract.md).
 type ErrorClass string
 
 // The dead-letter classes.
@@ -50,6 +50,9 @@ type ResultError struct {
 	HTTPStatus int              `json:"http_status,omitempty"`
 	Message    string           `json:"message"`
 	Fields     []cph.FieldError `json:"fields,omitempty"`
+	// Candidates are the orders that could be this key's when an ambiguous one cannot be proven:
+	// what an operator checks in BSS before replaying or deleting the dead letter.
+	Candidates []string `json:"candidate_order_ids,omitempty"`
 }
 
 // resultError describes err as the error part of a result of class class.
@@ -67,6 +70,14 @@ func resultError(class ErrorClass, err error) *ResultError {
 	if errors.As(err, &apiErr) {
 		re.Code = apiErr.Code
 		re.HTTPStatus = apiErr.HTTPStatus
+	}
+	var coded *codedError
+	if errors.As(err, &coded) {
+		re.Code = coded.code
+	}
+	var cands *candidatesError
+	if errors.As(err, &cands) {
+		re.Candidates = cands.ids
 	}
 	return re
 }

@@ -11,7 +11,7 @@ import (
 
 // RetryPolicy spaces the attempts of an order: exponential backoff with jitter between RETRY_BASE_DELAY
 // and RETRY_MAX_DELAY, or exactly what the failure asked for (Retry-After, a lease running out).
-// Zero fields take CONTRACT.md's defaults, 1s and 5m.
+// Zero fields take the contract's defaults, 1s and 5m.
 type RetryPolicy struct {
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
@@ -77,3 +77,35 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 	}
 	return min(d, p.MaxDelay)
 }
+
+// Budget is an order's retry budget (MAX_RETRY) and how it travels on its asynq task. The task
+// carries one retry more than the budget: a spare delivery in which an order whose last attempt
+// crashed still ends with a terminal result of ours, instead of asynq archiving it silently. This
+// type is the one place that knows the "+1".
+type Budget struct {
+	// Max is MAX_RETRY: the counted failures allowed before the order is dead-lettered.
+	Max int
+	// task is the task's MaxRetry as asynq knows it.
+	task int
+}
+
+// NewBudget is the budget of MAX_RETRY maxRetry.
+func NewBudget(maxRetry int) Budget { return Budget{Max: maxRetry, task: maxRetry + 1} }
+
+// BudgetOfTask is the budget of a task that asynq gives taskMaxRetry retries.
+func BudgetOfTask(taskMaxRetry int) Budget {
+	return Budget{Max: max(taskMaxRetry-1, 0), task: taskMaxRetry}
+}
+
+// TaskMaxRetry is the MaxRetry to give asynq for the task.
+func (b Budget) TaskMaxRetry() int { return b.task }
+
+// Final reports whether a counted failure of a delivery after retried counted failures spends
+// the budget.
+func (b Budget) Final(retried int) bool { return retried >= b.Max }
+
+// Spent reports whether the budget was spent before this delivery: it is the spare one.
+func (b Budget) Spent(retried int) bool { return retried > b.Max }
+
+// LastDelivery reports whether asynq archives whatever this delivery returns.
+func (b Budget) LastDelivery(retried int) bool { return retried >= b.task }

@@ -44,7 +44,7 @@ func GetStatus(ctx context.Context, insp *asynq.Inspector, ledger *Ledger, dls *
 	case err == nil:
 		known = true
 		st.State = info.State.String()
-		st.Retried, st.MaxRetry, st.LastError = info.Retried, max(info.MaxRetry-1, 0), info.LastErr
+		st.Retried, st.MaxRetry, st.LastError = info.Retried, BudgetOfTask(info.MaxRetry).Max, info.LastErr
 		if !info.NextProcessAt.IsZero() {
 			t := info.NextProcessAt.UTC()
 			st.NextRunAt = &t

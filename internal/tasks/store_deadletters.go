@@ -24,12 +24,19 @@ type DeadLetter struct {
 	Attempts       int          `json:"attempts"`
 	MaxRetry       int          `json:"max_retry"`
 	FailedAt       time.Time    `json:"failed_at"`
+	// PurchaseCalls is how many purchase calls the run made (written by the ledger's script).
+	PurchaseCalls int `json:"purchase_calls"`
+	// Unresolved is the last purchase call whose outcome is unknown, when there is one: a replay
+	// restores it in the ledger, so the order is reconciled before anything is bought, even after
+	// the ledger's record is gone.
+	Unresolved *Unresolved `json:"outcome_unknown,omitempty"`
 	// Payload is the order as it was enqueued. It never holds a secret: tokens and passwords are
 	// worker configuration, not part of an order.
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-// fields is the record as Redis hash field/value pairs.
+// fields is the record as Redis hash field/value pairs, less what the ledger's script copies from
+// the ledger itself (purchase_calls, post_started, post_ends).
 func (d DeadLetter) fields() []any {
 	errJSON, _ := json.Marshal(d.Error)
 	return []any{
@@ -55,6 +62,10 @@ func deadLetterFromHash(h map[string]string) (DeadLetter, error) {
 	}
 	d.Attempts, _ = strconv.Atoi(h["attempts"])
 	d.MaxRetry, _ = strconv.Atoi(h["max_retry"])
+	d.PurchaseCalls, _ = strconv.Atoi(h["purchase_calls"])
+	if started := msTime(h["post_started"]); !started.IsZero() {
+		d.Unresolved = &Unresolved{Started: started.UTC(), Ends: msTime(h["post_ends"]).UTC()}
+	}
 	if p := h["payload"]; p != "" {
 		d.Payload = json.RawMessage(p)
 	}

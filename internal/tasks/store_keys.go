@@ -4,16 +4,23 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"regexp"
 
 	"github.com/redis/go-redis/v9"
 )
 
+// The store is the set of files named store_*.go: every Redis key of ours (this file), every Lua
+// script (store_scripts.go), the ledger (store_ledger.go), the dead letters and the results stream.
+// The pipeline (handler, sweeper, producer, replay) reaches Redis only through them.
+
 // Keys names every Redis key of ours, in one place, as asynq's internal/base does for its own.
 //
 // Every key carries the results stream's name as a Redis Cluster hash tag, so the ledger, the dead
-// letters and the stream live in one slot and one Lua script can change them together: the ledger's
-// "succeeded" and the stream's single succeeded entry are written atomically or not at all. The
-// fleet buys at most CPH_RATE_LIMIT orders a second, so one slot is never the bottleneck.
+// letters, the claimed-order index, the name locks and the stream live in one slot and one Lua
+// script can change them together: the ledger's "succeeded", the order's claim and the stream's
+// single succeeded entry are written atomically or not at all. The fleet buys at most
+// CPH_RATE_LIMIT orders a second, so one slot is never the bottleneck.
 type Keys struct {
 	stream string
 	tag    string
@@ -33,6 +40,17 @@ func (k Keys) Ledger(idempotencyKey string) string {
 	return k.tag + ":ledger:" + digest(idempotencyKey)
 }
 
+// OrderClaim is the string key that says which idempotency key an order id belongs to. It is
+// written in the same script as the key's success, so an order id is never reported by two keys,
+// and reconciliation never takes an order that another key already holds.
+func (k Keys) OrderClaim(orderID string) string { return k.tag + ":order:" + digest(orderID) }
+
+// NameLock is the string key held by the one idempotency key whose purchase calls for a
+// (project, server name) are unresolved. See Ledger.MarkPosting.
+func (k Keys) NameLock(projectID, serverName string) string {
+	return k.tag + ":name:" + digest(projectID+"\x00"+NameStem(serverName))
+}
+
 // DeadLetter is the durable dead-letter record of one task: asynq's archive trims itself at 10,000
 // tasks, this record is never trimmed.
 func (k Keys) DeadLetter(taskID string) string { return k.tag + ":dlq:" + taskID }
@@ -42,6 +60,20 @@ func (k Keys) DeadLetterIndex() string { return k.tag + ":dlq" }
 
 // RateLimit is the key of the fleet-wide purchase rate limiter.
 func (k Keys) RateLimit() string { return k.tag + ":ratelimit:purchase" }
+
+// serialSuffix is the "-0001" the API appends to each server's name when one order buys several.
+var serialSuffix = regexp.MustCompile(`(-[0-9]{4})+$`)
+
+// NameStem is a server name without the serial suffixes the API appends ("web-0001-0002" → "web").
+// Orders named "web" (count 2: web-0001, web-0002) and "web-0001" (count 1) create servers of the
+// same names; locking and listing by the stem puts them under one name lock and one listing, so
+// reconciliation always sees whole orders and never two unresolved buyers of one name.
+func NameStem(name string) string {
+	if s := serialSuffix.ReplaceAllString(name, ""); s != "" {
+		return s
+	}
+	return name
+}
 
 // digest is a short, stable, printable form of s.
 func digest(s string) string {
@@ -65,4 +97,25 @@ func existAll(ctx context.Context, rdb redis.UniversalClient, keys []string) ([]
 		exist[i] = c.Val() > 0
 	}
 	return exist, nil
+}
+
+// getAll returns, in one pipelined round trip, the string value of each key ("" when absent).
+func getAll(ctx context.Context, rdb redis.UniversalClient, keys []string) ([]string, error) {
+	cmds := make([]*redis.StringCmd, len(keys))
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	vals := make([]string, len(keys))
+	for i, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		vals[i] = c.Val()
+	}
+	return vals, nil
 }

@@ -13,108 +13,74 @@ import (
 
 // Ledger is the Redis record per idempotency key that makes a purchase exactly-once:
 //
-//	(none) → submitting(owner, lease) → succeeded(result) | failed(result)
+//	(none) → submitting(owner, lease) → succeeded(result) | failed(result) → pending (replay) → …
 //
-// A worker takes a key with an owner token and a lease before it may call the API; a second holder
-// of the same key (asynq re-delivers, and a handler that lost its lease keeps running) is told the
-// key is busy. Before each purchase call the owner marks the key "posting"; a mark that no outcome
-// has cleared means the order may exist, and whoever takes the key next must reconcile before it
-// may call again. Every change is one Lua script, so no two workers can interleave.
+// A delivery takes a key with an owner token and a lease before it may call the API; a second
+// holder of the same key (asynq re-delivers, and a handler that lost its lease keeps running) is
+// told the key is busy. Before each purchase call the owner marks the key "posting"; a mark that no
+// outcome has cleared means the order may exist, and whoever takes the key next must reconcile
+// before it may call again. Every change is one Lua script (store_scripts.go) on Redis's clock.
 type Ledger struct {
 	rdb          redis.UniversalClient
 	keys         Keys
 	ttl          time.Duration
 	streamMaxLen int64
-	now          func() time.Time
 	// minReplicas, when above zero, is how many replicas must hold a posting mark before the
 	// purchase call may go out (see WithMinReplicas).
 	minReplicas int
 }
 
-// LedgerRetention is how long a key is remembered after its last change (CONTRACT.md: 30 days).
+// LedgerRetention is how long a key whose outcome is known is remembered after its last change
+// (the contract's 30 days). A key whose outcome is unknown is kept until it is known.
 const LedgerRetention = 30 * 24 * time.Hour
 
-// ErrLeaseLost means another worker took the key: this one must stop without calling the API.
-var ErrLeaseLost = errors.New("ledger: the key is held by another worker")
+// LedgerState is the state of an idempotency key in the ledger.
+type LedgerState string
+
+// Ledger states.
+const (
+	// StatePending: reopened for a replay, not taken since.
+	StatePending LedgerState = "pending"
+	// StateSubmitting: a delivery took the key; the order may be bought, or being bought.
+	StateSubmitting LedgerState = "submitting"
+	// StateSucceeded: bought; the result is stored. Terminal.
+	StateSucceeded LedgerState = "succeeded"
+	// StateFailed: dead-lettered in this run; the result is stored. Terminal until a replay.
+	StateFailed LedgerState = "failed"
+)
+
+// Errors of the ledger.
+var (
+	// ErrLeaseLost means another delivery took the key: this one must stop without calling the API.
+	ErrLeaseLost = errors.New("ledger: the key is held by another worker")
+	// ErrNotReplicated means the posting mark did not reach enough replicas in time: the purchase
+	// call must not go out, since a failover could lose the mark and let another worker buy again.
+	ErrNotReplicated = errors.New("ledger: the posting mark did not reach enough replicas")
+)
+
+// NameBusyError means another idempotency key's purchase call for the same (project, server name)
+// has no known outcome yet: calling now would make two orders that reconciliation cannot tell
+// apart. The caller waits, uncounted, for up to Wait.
+type NameBusyError struct{ Wait time.Duration }
+
+func (e *NameBusyError) Error() string {
+	return fmt.Sprintf("another order with this server name has a purchase call whose outcome is not known yet; waiting up to %s", e.Wait.Round(time.Millisecond))
+}
+
+// OrderClaimedError means reconciliation found an order that another key claimed first.
+type OrderClaimedError struct{ OrderID, Holder string }
+
+func (e *OrderClaimedError) Error() string {
+	return fmt.Sprintf("order %s is claimed by idempotency key %q", e.OrderID, e.Holder)
+}
 
 // NewLedger returns a ledger on rdb. ttl is the retention (LedgerRetention when zero).
 func NewLedger(rdb redis.UniversalClient, keys Keys, ttl time.Duration) *Ledger {
 	if ttl <= 0 {
 		ttl = LedgerRetention
 	}
-	return &Ledger{rdb: rdb, keys: keys, ttl: ttl, streamMaxLen: 1_000_000, now: time.Now}
+	return &Ledger{rdb: rdb, keys: keys, ttl: ttl, streamMaxLen: 1_000_000}
 }
-
-// Claim is what Acquire found.
-type Claim struct {
-	// State is "acquired" (the caller now owns the key), "busy" (another worker does, until
-	// LeaseUntil), "succeeded" or "failed" (terminal: Result holds the stored result).
-	State      string
-	Result     []byte
-	LeaseUntil time.Time
-	// Posting is set when an earlier purchase call's outcome is unknown; PostStarted is when it began.
-	Posting     bool
-	PostStarted time.Time
-	// Attempts counts the purchase calls sent for this key so far.
-	Attempts int
-	// LastError is the last failure recorded by Release.
-	LastError string
-}
-
-// Claim states.
-const (
-	ClaimAcquired  = "acquired"
-	ClaimBusy      = "busy"
-	ClaimSucceeded = "succeeded"
-	ClaimFailed    = "failed"
-)
-
-var acquireScript = redis.NewScript(`
-local h = redis.call('HMGET', KEYS[1], 'state', 'owner', 'lease_until', 'posting', 'post_started', 'attempts', 'result', 'last_error')
-local st = h[1]
-if st == 'succeeded' or st == 'failed' then
-  return {st, h[7] or '', '0', '', '', h[6] or '0', ''}
-end
-if h[2] and h[2] ~= ARGV[1] and tonumber(h[3] or '0') > tonumber(ARGV[2]) then
-  return {'busy', '', h[3], '', '', h[6] or '0', ''}
-end
-redis.call('HSET', KEYS[1], 'state', 'submitting', 'owner', ARGV[1], 'lease_until', ARGV[3], 'task_id', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {'acquired', '', ARGV[3], h[4] or '', h[5] or '', h[6] or '0', h[8] or ''}
-`)
-
-// Acquire takes key for owner for lease, unless another owner holds an unexpired lease or the key
-// is already terminal.
-func (l *Ledger) Acquire(ctx context.Context, key, owner, taskID string, lease time.Duration) (Claim, error) {
-	now := l.now()
-	res, err := acquireScript.Run(ctx, l.rdb, []string{l.keys.Ledger(key)},
-		owner, now.UnixMilli(), now.Add(lease).UnixMilli(), l.ttl.Milliseconds(), taskID).StringSlice()
-	if err != nil {
-		return Claim{}, fmt.Errorf("ledger acquire: %w", err)
-	}
-	c := Claim{State: res[0], Posting: res[3] == "1"}
-	if res[1] != "" {
-		c.Result = []byte(res[1])
-	}
-	c.LeaseUntil = msTime(res[2])
-	c.PostStarted = msTime(res[4])
-	c.Attempts, _ = strconv.Atoi(res[5])
-	c.LastError = res[6]
-	return c, nil
-}
-
-var markPostingScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return -1 end
-redis.call('HSET', KEYS[1], 'posting', '1', 'post_started', ARGV[2], 'lease_until', ARGV[3])
-return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-`)
-
-// ErrNotReplicated means the posting mark did not reach enough replicas in time: the purchase call
-// must not go out, since a failover could lose the mark and let another worker buy again.
-var ErrNotReplicated = errors.New("ledger: the posting mark did not reach enough replicas")
-
-// replicaWait bounds the wait for replicas to acknowledge a posting mark.
-const replicaWait = time.Second
 
 // WithMinReplicas returns a ledger whose posting marks must reach n replicas (Redis WAIT) before
 // MarkPosting succeeds. Redis replicates asynchronously: a master that fails over right after a
@@ -126,16 +92,121 @@ func (l *Ledger) WithMinReplicas(n int) *Ledger {
 	return &c
 }
 
-// MarkPosting records, before a purchase call, that the call may be about to place an order, and
-// extends the owner's lease to cover the call. It returns the number of calls sent for the key,
-// this one included, or ErrLeaseLost, or ErrNotReplicated (the mark stays; the caller clears it).
-func (l *Ledger) MarkPosting(ctx context.Context, key, owner string, lease time.Duration) (int, error) {
-	now := l.now()
-	keys := []string{l.keys.Ledger(key)}
-	args := []any{owner, now.UnixMilli(), now.Add(lease).UnixMilli()}
+// Retention is how long a key whose outcome is known is remembered.
+func (l *Ledger) Retention() time.Duration { return l.ttl }
+
+// Hold names an owner's hold on an idempotency key and the name lock its purchase calls take.
+type Hold struct {
+	Key   string // the idempotency key
+	Owner string // the delivery's owner token
+	// ProjectID and ServerName pick the name lock (Keys.NameLock).
+	ProjectID, ServerName string
+}
+
+func (l *Ledger) nameLock(h Hold) string { return l.keys.NameLock(h.ProjectID, h.ServerName) }
+
+// AcquireArgs is what Acquire needs.
+type AcquireArgs struct {
+	Hold
+	TaskID string
+	// Fingerprint identifies the purchase (Order.Fingerprint); a key first taken with another
+	// fingerprint is a conflict. Empty skips the check.
+	Fingerprint string
+	Lease       time.Duration
+	// SkipReopened refuses a key reopened for a replay and not taken since (the sweeper's view of
+	// an archived task that a replay has just replaced).
+	SkipReopened bool
+}
+
+// ClaimState is what Acquire found.
+type ClaimState string
+
+// Claim states.
+const (
+	ClaimAcquired  ClaimState = "acquired"  // the caller now owns the key
+	ClaimBusy      ClaimState = "busy"      // another delivery does, until LeaseUntil
+	ClaimSucceeded ClaimState = "succeeded" // terminal: Result holds the stored result
+	ClaimFailed    ClaimState = "failed"    // terminal in this run: Result holds the stored result
+	ClaimConflict  ClaimState = "conflict"  // the key was first taken for a different purchase
+	ClaimReopened  ClaimState = "reopened"  // refused: reopened for a replay (SkipReopened)
+)
+
+// Claim is what Acquire found. Times are Redis's.
+type Claim struct {
+	State      ClaimState
+	Result     []byte
+	LeaseUntil time.Time
+	// Now is Redis's clock when the script ran: compare LeaseUntil and the call times with it,
+	// never with the worker's clock.
+	Now time.Time
+	// Unresolved is set when an earlier purchase call's outcome is unknown.
+	Unresolved *Unresolved
+	// Attempts counts the purchase calls sent for this key so far in this run.
+	Attempts int
+	// LastError is the last failure recorded by Release.
+	LastError string
+}
+
+// Unresolved is a purchase call whose outcome is unknown: the order may exist.
+type Unresolved struct {
+	// Started is when the call's posting mark was set, Ends the call's deadline (Redis's clock).
+	Started time.Time `json:"call_started"`
+	Ends    time.Time `json:"call_deadline"`
+	// NoRebuy is set when the key was replayed from an ambiguous dead letter: reconciliation may
+	// find the order, but not finding it proves nothing that long after.
+	NoRebuy bool `json:"-"`
+}
+
+// Acquire takes a key for an owner for a lease, unless another owner holds an unexpired lease,
+// the key is terminal, or it was first taken for a different purchase.
+func (l *Ledger) Acquire(ctx context.Context, a AcquireArgs) (Claim, error) {
+	skip := ""
+	if a.SkipReopened {
+		skip = "1"
+	}
+	res, err := acquireScript.Run(ctx, l.rdb, []string{l.keys.Ledger(a.Key)},
+		a.Owner, a.Lease.Milliseconds(), l.ttl.Milliseconds(), a.TaskID, a.Fingerprint, skip).StringSlice()
+	if err != nil {
+		return Claim{}, fmt.Errorf("ledger acquire: %w", err)
+	}
+	c := Claim{State: ClaimState(res[0]), LeaseUntil: msTime(res[2]), Now: msTime(res[3]), LastError: res[8]}
+	if res[1] != "" {
+		c.Result = []byte(res[1])
+	}
+	if res[4] == "1" {
+		u := &Unresolved{Started: msTime(res[5]), Ends: msTime(res[6]), NoRebuy: res[9] == "never"}
+		c.Unresolved = u
+	}
+	c.Attempts, _ = strconv.Atoi(res[7])
+	return c, nil
+}
+
+// PostingArgs is what MarkPosting needs beyond the hold.
+type PostingArgs struct {
+	// CallTimeout bounds the purchase call: its deadline is recorded as the end of its window.
+	CallTimeout time.Duration
+	// Lease is the owner's lease from now, covering the call.
+	Lease time.Duration
+	// NameHold is how long the name lock holds if nobody clears it: the call's whole
+	// reconciliation window (the call, the grace, and the margin for the API's clock).
+	NameHold time.Duration
+}
+
+// MarkPosting records, before a purchase call, that the call may be about to place an order,
+// extends the owner's lease to cover the call, and takes the name lock of the order's (project,
+// server name). It returns the number of calls sent for the key, this one included, or
+// ErrLeaseLost, a *NameBusyError, or ErrNotReplicated (the mark stays; the caller clears it).
+//
+// The name lock is what makes attribution sound: CPH server names are not unique and the API has
+// no client token, so reconciliation can only tell orders apart by time. While one key's call for
+// a name is unresolved, no other key calls for that name, so every order with that name created
+// inside the call's window is this key's.
+func (l *Ledger) MarkPosting(ctx context.Context, h Hold, a PostingArgs) (int, error) {
+	keys := []string{l.keys.Ledger(h.Key), l.nameLock(h)}
+	args := []any{h.Owner, h.Key, a.CallTimeout.Milliseconds(), a.Lease.Milliseconds(), a.NameHold.Milliseconds()}
 	if l.minReplicas <= 0 {
-		n, err := markPostingScript.Run(ctx, l.rdb, keys, args...).Int()
-		return markPostingResult(n, err)
+		res, err := markPostingScript.Run(ctx, l.rdb, keys, args...).StringSlice()
+		return markPostingResult(res, err)
 	}
 	// WAIT counts the writes of its own connection: the script and WAIT go down one pipeline, to
 	// the master that holds the key.
@@ -153,7 +224,7 @@ func (l *Ledger) MarkPosting(ctx context.Context, key, owner string, lease time.
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, fmt.Errorf("ledger mark posting: %w", err)
 	}
-	n, err := markPostingResult(mark.Int())
+	n, err := markPostingResult(mark.StringSlice())
 	if err != nil {
 		return n, err
 	}
@@ -163,108 +234,133 @@ func (l *Ledger) MarkPosting(ctx context.Context, key, owner string, lease time.
 	return n, nil
 }
 
-func markPostingResult(n int, err error) (int, error) {
+// replicaWait bounds the wait for replicas to acknowledge a posting mark.
+const replicaWait = time.Second
+
+func markPostingResult(res []string, err error) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ledger mark posting: %w", err)
 	}
-	if n < 0 {
+	switch res[0] {
+	case "lost":
 		return 0, ErrLeaseLost
+	case "name_busy":
+		ms, _ := strconv.ParseInt(res[1], 10, 64)
+		return 0, &NameBusyError{Wait: time.Duration(max(ms, 0)) * time.Millisecond}
 	}
+	n, _ := strconv.Atoi(res[1])
 	return n, nil
 }
 
-var clearPostingScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('HDEL', KEYS[1], 'posting', 'post_started')
-if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
-return 1
-`)
+// ClearArgs is what ClearPosting needs beyond the hold.
+type ClearArgs struct {
+	// Refund takes the call back out of the count of purchase calls (a throttled call is nobody's
+	// failure).
+	Refund bool
+	// Grace, when above zero, clears the mark only once the call's deadline plus Grace has passed
+	// on Redis's clock: reconciliation's "not found" proves nothing before. Otherwise the clear
+	// returns a *GraceError saying how long is left.
+	Grace time.Duration
+	// CallTimeout stands in for the deadline of a mark written before deadlines were recorded.
+	CallTimeout time.Duration
+}
 
-// ClearPosting records that no order exists for the last call: it provably was not processed, or
-// reconciliation proved it placed nothing. refund takes the call back out of the count of
-// purchase attempts (a throttled call is nobody's failure).
-func (l *Ledger) ClearPosting(ctx context.Context, key, owner string, refund bool) error {
-	r := "0"
-	if refund {
-		r = "1"
+// GraceError means ClearPosting was asked too early: the call's servers may still appear.
+type GraceError struct{ Left time.Duration }
+
+func (e *GraceError) Error() string {
+	return fmt.Sprintf("not found yet, but the order could still appear for another %s", e.Left.Round(time.Second))
+}
+
+// ClearPosting records that the last purchase call placed no order: it provably was not processed,
+// or reconciliation proved it placed nothing. It frees the name lock.
+func (l *Ledger) ClearPosting(ctx context.Context, h Hold, a ClearArgs) error {
+	refund, grace := "0", ""
+	if a.Refund {
+		refund = "1"
 	}
-	ok, err := clearPostingScript.Run(ctx, l.rdb, []string{l.keys.Ledger(key)}, owner, r).Int()
+	if a.Grace > 0 {
+		grace = strconv.FormatInt(a.Grace.Milliseconds(), 10)
+	}
+	res, err := clearPostingScript.Run(ctx, l.rdb, []string{l.keys.Ledger(h.Key), l.nameLock(h)},
+		h.Owner, refund, h.Key, grace, l.ttl.Milliseconds(), a.CallTimeout.Milliseconds()).StringSlice()
 	if err != nil {
 		return fmt.Errorf("ledger clear posting: %w", err)
 	}
-	if ok == 0 {
+	switch res[0] {
+	case "lost":
 		return ErrLeaseLost
+	case "early":
+		ms, _ := strconv.ParseInt(res[1], 10, 64)
+		return &GraceError{Left: time.Duration(ms) * time.Millisecond}
 	}
 	return nil
 }
 
-var releaseScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'last_error', ARGV[2]) end
-return 1
-`)
-
 // Release gives the key up without a terminal outcome, so that the next attempt, on any worker,
 // can take it at once. lastErr, when not empty, is kept for `enqueue status` and for the
 // dead letter should the retries run out.
-func (l *Ledger) Release(ctx context.Context, key, owner, lastErr string) error {
-	if err := releaseScript.Run(ctx, l.rdb, []string{l.keys.Ledger(key)}, owner, lastErr).Err(); err != nil {
+func (l *Ledger) Release(ctx context.Context, h Hold, lastErr string) error {
+	if err := releaseScript.Run(ctx, l.rdb, []string{l.keys.Ledger(h.Key)}, h.Owner, lastErr).Err(); err != nil {
 		return fmt.Errorf("ledger release: %w", err)
 	}
 	return nil
 }
 
-var succeedScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'state') == 'succeeded' then
-  return {'succeeded', redis.call('HGET', KEYS[1], 'result')}
-end
-redis.call('HSET', KEYS[1], 'state', 'succeeded', 'result', ARGV[1])
-redis.call('HDEL', KEYS[1], 'owner', 'lease_until', 'posting', 'post_started')
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'idempotency_key', ARGV[2], 'status', 'succeeded', 'result', ARGV[1])
-return {'ok', ARGV[1]}
-`)
-
-// Succeed records the key's success and publishes result to the results stream, in one step. It
-// checks no owner: an order that exists is a fact, whoever learns of it. When the key had already
-// succeeded it publishes nothing and returns the stored result with first false.
-func (l *Ledger) Succeed(ctx context.Context, key string, result []byte) (stored []byte, first bool, err error) {
-	res, err := succeedScript.Run(ctx, l.rdb, []string{l.keys.Ledger(key), l.keys.Stream()},
-		result, key, l.ttl.Milliseconds(), l.streamMaxLen).StringSlice()
-	if err != nil {
-		return nil, false, fmt.Errorf("ledger succeed: %w", err)
-	}
-	return []byte(res[1]), res[0] == "ok", nil
+// Success is what Succeed records.
+type Success struct {
+	Hold    // the owner is not checked: an order that exists is a fact, whoever learns of it
+	OrderID string
+	Result  []byte
+	// Reconciled is set when the order was found in the server list rather than in the purchase
+	// call's answer: then it is taken only if no other key claimed it first (*OrderClaimedError).
+	Reconciled bool
 }
 
-var failScript = redis.NewScript(`
-local st = redis.call('HGET', KEYS[1], 'state')
-if st == 'succeeded' or st == 'failed' then
-  return {st, redis.call('HGET', KEYS[1], 'result')}
-end
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
-  return {'lost', ''}
-end
-redis.call('HSET', KEYS[1], 'state', 'failed', 'result', ARGV[2])
-redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'idempotency_key', ARGV[3], 'status', 'dead_lettered', 'result', ARGV[2])
-redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], unpack(ARGV, 8))
-redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
-return {'ok', ARGV[2]}
-`)
+// Succeed records the key's success, claims its order id and publishes the result to the results
+// stream, in one step. When the key had already succeeded it publishes nothing and returns the
+// stored result with first false. takenFrom is set when a purchase call's own answer took over an
+// order that another key had claimed (which means that key's claim was wrong).
+func (l *Ledger) Succeed(ctx context.Context, s Success) (stored []byte, first bool, takenFrom string, err error) {
+	reconciled := "0"
+	if s.Reconciled {
+		reconciled = "1"
+	}
+	res, err := succeedScript.Run(ctx, l.rdb,
+		[]string{l.keys.Ledger(s.Key), l.keys.Stream(), l.keys.OrderClaim(s.OrderID), l.nameLock(s.Hold)},
+		s.Result, s.Key, l.ttl.Milliseconds(), l.streamMaxLen, reconciled).StringSlice()
+	if err != nil {
+		return nil, false, "", fmt.Errorf("ledger succeed: %w", err)
+	}
+	switch res[0] {
+	case "claimed":
+		return nil, false, "", &OrderClaimedError{OrderID: s.OrderID, Holder: res[2]}
+	case "succeeded":
+		return []byte(res[1]), false, "", nil
+	}
+	return []byte(res[1]), true, res[2], nil
+}
 
-// Fail records the key's failure, publishes result to the results stream (under
-// dl.IdempotencyKey) and writes the durable dead letter dl, in one step: an order is never dead-lettered without its record, nor twice in
-// one run. owner "" skips the ownership check (an order too broken to be owned). When the key is
-// already terminal nothing is written and the stored result comes back with first false.
-func (l *Ledger) Fail(ctx context.Context, key, owner string, result []byte, dl DeadLetter) (stored []byte, first bool, err error) {
-	args := []any{owner, result, dl.IdempotencyKey, l.ttl.Milliseconds(), l.streamMaxLen, dl.FailedAt.UnixMilli(), dl.TaskID}
+// Failure is what Fail records.
+type Failure struct {
+	// LedgerKey is the key the failure is recorded under (an invalid order's is its task's).
+	LedgerKey string
+	// Owner is checked unless empty (an order too broken to be owned).
+	Owner      string
+	Result     []byte
+	DeadLetter DeadLetter
+}
+
+// Fail records the key's failure, publishes the result to the results stream (under the dead
+// letter's idempotency key) and writes the durable dead letter, in one step: an order is never
+// dead-lettered without its record, nor twice in one run. When the key is already terminal nothing
+// is written and the stored result comes back with first false.
+func (l *Ledger) Fail(ctx context.Context, f Failure) (stored []byte, first bool, err error) {
+	dl := f.DeadLetter
+	args := []any{f.Owner, f.Result, dl.IdempotencyKey, l.ttl.Milliseconds(), l.streamMaxLen, dl.TaskID}
 	args = append(args, dl.fields()...)
 	res, err := failScript.Run(ctx, l.rdb,
-		[]string{l.keys.Ledger(key), l.keys.Stream(), l.keys.DeadLetter(dl.TaskID), l.keys.DeadLetterIndex()},
+		[]string{l.keys.Ledger(f.LedgerKey), l.keys.Stream(), l.keys.DeadLetter(dl.TaskID), l.keys.DeadLetterIndex()},
 		args...).StringSlice()
 	if err != nil {
 		return nil, false, fmt.Errorf("ledger fail: %w", err)
@@ -275,33 +371,58 @@ func (l *Ledger) Fail(ctx context.Context, key, owner string, result []byte, dl 
 	return []byte(res[1]), res[0] == "ok", nil
 }
 
-var reopenScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'state') ~= 'failed' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'pending')
-redis.call('HDEL', KEYS[1], 'result')
-redis.call('HINCRBY', KEYS[1], 'run', 1)
-redis.call('HSET', KEYS[1], 'attempts', 0)
-return 1
-`)
+// Reopening is what Reopen needs.
+type Reopening struct {
+	Key string
+	// Unresolved, from the dead letter, is restored when the ledger no longer has the key: an
+	// unknown outcome is reconciled before anything is bought, however long ago it was.
+	Unresolved *Unresolved
+	// Rebuy says the operator checked that the unresolved call placed no order: the key may buy.
+	Rebuy bool
+}
 
 // Reopen makes a failed key pending again for a replay, with its count of purchase calls back at
-// zero: a replay has a fresh budget. A "posting" mark survives: a replayed
-// ambiguous order is reconciled before anything is bought.
-func (l *Ledger) Reopen(ctx context.Context, key string) error {
-	if err := reopenScript.Run(ctx, l.rdb, []string{l.keys.Ledger(key)}).Err(); err != nil {
+// zero: a replay has a fresh budget. An unknown outcome survives (or is restored from the dead
+// letter): a replayed ambiguous order is reconciled first, and is not bought again when its order
+// is not found, unless the operator says so (Rebuy).
+func (l *Ledger) Reopen(ctx context.Context, r Reopening) error {
+	started, ends := "", ""
+	if u := r.Unresolved; u != nil && !u.Started.IsZero() {
+		started, ends = strconv.FormatInt(u.Started.UnixMilli(), 10), strconv.FormatInt(u.Ends.UnixMilli(), 10)
+	}
+	rebuy := "0"
+	if r.Rebuy {
+		rebuy = "1"
+	}
+	if err := reopenScript.Run(ctx, l.rdb, []string{l.keys.Ledger(r.Key)}, started, ends, rebuy, l.ttl.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("ledger reopen: %w", err)
 	}
 	return nil
 }
 
+// Claimed returns, for each order id, the idempotency key that claimed it ("" for none), in one
+// round trip.
+func (l *Ledger) Claimed(ctx context.Context, orderIDs []string) ([]string, error) {
+	keys := make([]string, len(orderIDs))
+	for i, id := range orderIDs {
+		keys[i] = l.keys.OrderClaim(id)
+	}
+	holders, err := getAll(ctx, l.rdb, keys)
+	if err != nil {
+		return nil, fmt.Errorf("ledger claimed orders: %w", err)
+	}
+	return holders, nil
+}
+
 // Entry is a key's ledger record as `enqueue status` shows it.
 type Entry struct {
-	State       string          `json:"state"`
+	State       LedgerState     `json:"state"`
 	TaskID      string          `json:"task_id,omitempty"`
 	Attempts    int             `json:"purchase_calls"`
 	Posting     bool            `json:"outcome_unknown,omitempty"`
 	LastError   string          `json:"last_error,omitempty"`
 	PostStarted *time.Time      `json:"last_call_at,omitempty"`
+	Fingerprint string          `json:"fingerprint,omitempty"`
 	Result      json.RawMessage `json:"result,omitempty"`
 }
 
@@ -314,7 +435,7 @@ func (l *Ledger) Get(ctx context.Context, key string) (e Entry, ok bool, err err
 	if len(h) == 0 {
 		return Entry{}, false, nil
 	}
-	e = Entry{State: h["state"], TaskID: h["task_id"], Posting: h["posting"] == "1", LastError: h["last_error"]}
+	e = Entry{State: LedgerState(h["state"]), TaskID: h["task_id"], Posting: h["posting"] == "1", LastError: h["last_error"], Fingerprint: h["fp"]}
 	e.Attempts, _ = strconv.Atoi(h["attempts"])
 	if t := msTime(h["post_started"]); !t.IsZero() {
 		e.PostStarted = &t
@@ -325,18 +446,27 @@ func (l *Ledger) Get(ctx context.Context, key string) (e Entry, ok bool, err err
 	return e, true, nil
 }
 
-// Seen reports for each key whether the ledger has a record of it, as Get's ok would, with one
-// round trip for all of them: what a producer needs to report duplicates of a whole batch.
-func (l *Ledger) Seen(ctx context.Context, keys []string) ([]bool, error) {
-	redisKeys := make([]string, len(keys))
-	for i, k := range keys {
-		redisKeys[i] = l.keys.Ledger(k)
+// Fingerprints returns, for each key, whether the ledger has a record of it and the fingerprint of
+// the purchase it was first taken for ("" when unknown), with one round trip for all of them:
+// what a producer needs to report the duplicates and conflicts of a whole batch.
+func (l *Ledger) Fingerprints(ctx context.Context, keys []string) (seen []bool, fps []string, err error) {
+	cmds := make([]*redis.SliceCmd, len(keys))
+	if _, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.HMGet(ctx, l.keys.Ledger(k), "state", "fp")
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, fmt.Errorf("ledger fingerprints: %w", err)
 	}
-	seen, err := existAll(ctx, l.rdb, redisKeys)
-	if err != nil {
-		return nil, fmt.Errorf("ledger seen: %w", err)
+	seen, fps = make([]bool, len(keys)), make([]string, len(keys))
+	for i, c := range cmds {
+		v := c.Val()
+		state, _ := v[0].(string)
+		fp, _ := v[1].(string)
+		seen[i], fps[i] = state != "", fp
 	}
-	return seen, nil
+	return seen, fps, nil
 }
 
 func msTime(s string) time.Time {

@@ -108,36 +108,38 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 }
 
 // sweepTask dead-letters one archived task without a dead-letter record, if nothing of ours
-// ended its order.
+// ended its order. A replay may have replaced the task since it was listed: a key reopened for a
+// replay is left alone, and so is a task that is no longer archived once the key is taken.
 func (s *Sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, error) {
-	a := &attempt{h: s.h, payload: info.Payload, taskID: info.ID, owner: newOwner(),
-		retried: info.Retried, budget: max(info.MaxRetry-1, 0)}
-	a.log = s.h.cfg.Logger.With().Str("task_id", info.ID).Str("component", "sweeper").Logger()
-	order, err := decodeTask(asynq.NewTask(info.Type, info.Payload), s.h.cfg.DefaultProjectID)
-	if order != nil {
-		a.order, a.key = order, order.Key()
-		a.log = a.log.With().Str("idempotency_key", a.key).Logger()
-	}
+	d, err := s.h.newDelivery(info.Type, info.ID, info.Payload, nil, info.Retried, info.MaxRetry)
+	d.log = d.log.With().Str("component", "sweeper").Logger()
 	if err != nil {
-		if a.key == "" {
-			a.key = invalidLedgerKey(info.ID)
-		}
-		return true, ignoreSkip(a.deadLetterAs(ctx, invalidLedgerKey(info.ID), "", ClassInvalid, err))
+		return true, ignoreSkip(d.deadLetterInvalid(ctx, err))
 	}
-	claim, err := s.h.cfg.Ledger.Acquire(ctx, a.key, a.owner, info.ID, s.h.lease())
+	claim, err := s.h.cfg.Ledger.Acquire(ctx, AcquireArgs{Hold: d.hold, TaskID: info.ID, Lease: s.h.lease(), SkipReopened: true})
 	if err != nil {
 		return false, err
 	}
 	if claim.State != ClaimAcquired {
-		// Terminal already (another copy ended it), or a copy is running and will end it.
+		// Terminal already (another copy ended it), a copy is running and will end it, or a
+		// replay reopened the key for a new task.
 		return false, nil
 	}
+	if now, err := s.insp.GetTaskInfo(s.h.cfg.Queue, info.ID); err != nil || now.State != asynq.TaskStateArchived {
+		if rerr := s.h.cfg.Ledger.Release(detached(ctx), d.hold, ""); rerr != nil {
+			d.log.Warn().Err(rerr).Msg("could not release the key; it frees itself when the lease ends")
+		}
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return false, fmt.Errorf("sweep: re-check task %s: %w", info.ID, err)
+		}
+		return false, nil // replayed (or deleted) since it was listed
+	}
 	class, why := ClassExhausted, "retries exhausted"
-	if claim.Posting {
+	if claim.Unresolved != nil {
 		class, why = ClassAmbiguous, "a purchase call may have placed the order and its outcome is unknown; check the BSS orders, then replay (it reconciles first) or delete"
 	}
 	cause := fmt.Errorf("asynq archived the task after its last attempt ended without a result (last error: %s): %s", info.LastErr, why)
-	return true, ignoreSkip(a.deadLetter(ctx, a.owner, class, cause))
+	return true, ignoreSkip(d.deadLetter(ctx, class, cause))
 }
 
 // ignoreSkip turns deadLetter's asynq.SkipRetry, which only asynq needs, into success.

@@ -37,16 +37,17 @@ func TestSweeperDeadLettersWhatAsynqArchivedAlone(t *testing.T) {
 	// Killed on its last attempt inside a purchase call: ambiguous.
 	midCall := order("sweep-mid-call")
 	midID := archive(midCall)
-	if _, err := ledger.Acquire(ctx, midCall.Key(), "dead-worker", midID, time.Millisecond); err != nil {
+	deadHold := Hold{Key: midCall.Key(), Owner: "dead-worker", ProjectID: midCall.ProjectID, ServerName: midCall.Request.ServerName}
+	if _, err := ledger.Acquire(ctx, AcquireArgs{Hold: deadHold, TaskID: midID, Lease: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ledger.MarkPosting(ctx, midCall.Key(), "dead-worker", time.Millisecond); err != nil {
+	if _, err := ledger.MarkPosting(ctx, deadHold, PostingArgs{CallTimeout: time.Millisecond, Lease: time.Millisecond, NameHold: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	// Bought by another copy: nothing to do.
 	bought := order("sweep-bought")
 	archive(bought)
-	if _, _, err := ledger.Succeed(ctx, bought.Key(), []byte(`{"status":"succeeded"}`)); err != nil {
+	if _, _, _, err := ledger.Succeed(ctx, Success{Hold: Hold{Key: bought.Key()}, OrderID: "sweep-bought-order", Result: []byte(`{"status":"succeeded"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond) // the dead worker's lease runs out
