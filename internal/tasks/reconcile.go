@@ -259,7 +259,7 @@ func (d *delivery) notFound(ctx context.Context, claim Claim, spent bool) (bool,
 			h.cfg.ReconcileGrace))
 	}
 	// The script checks the grace again, on Redis's clock at the moment it clears the mark.
-	err := h.cfg.Ledger.ClearPosting(detached(ctx), d.hold, ClearArgs{Grace: h.cfg.ReconcileGrace, CallTimeout: h.cfg.CallTimeout})
+	err := h.cfg.Ledger.ClearPosting(detached(ctx), d.hold, ClearArgs{Grace: h.cfg.ReconcileGrace, CallTimeout: h.cfg.CallTimeout, NameLinger: 2 * apiClockMargin})
 	var early *GraceError
 	switch {
 	case errors.As(err, &early):

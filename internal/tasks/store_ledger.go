@@ -263,6 +263,10 @@ type ClearArgs struct {
 	Grace time.Duration
 	// CallTimeout stands in for the deadline of a mark written before deadlines were recorded.
 	CallTimeout time.Duration
+	// NameLinger, when above zero, keeps the name lock that long instead of freeing it: after a
+	// proven absence the window's far edge (the API clock's margin) must still pass before another
+	// key's window may begin, or an order of this key committed at the edge would fall in both.
+	NameLinger time.Duration
 }
 
 // GraceError means ClearPosting was asked too early: the call's servers may still appear.
@@ -275,15 +279,18 @@ func (e *GraceError) Error() string {
 // ClearPosting records that the last purchase call placed no order: it provably was not processed,
 // or reconciliation proved it placed nothing. It frees the name lock.
 func (l *Ledger) ClearPosting(ctx context.Context, h Hold, a ClearArgs) error {
-	refund, grace := "0", ""
+	refund, grace, linger := "0", "", ""
 	if a.Refund {
 		refund = "1"
 	}
 	if a.Grace > 0 {
 		grace = strconv.FormatInt(a.Grace.Milliseconds(), 10)
 	}
+	if a.NameLinger > 0 {
+		linger = strconv.FormatInt(a.NameLinger.Milliseconds(), 10)
+	}
 	res, err := clearPostingScript.Run(ctx, l.rdb, []string{l.keys.Ledger(h.Key), l.nameLock(h)},
-		h.Owner, refund, h.Key, grace, l.ttl.Milliseconds(), a.CallTimeout.Milliseconds()).StringSlice()
+		h.Owner, refund, h.Key, grace, l.ttl.Milliseconds(), a.CallTimeout.Milliseconds(), linger).StringSlice()
 	if err != nil {
 		return fmt.Errorf("ledger clear posting: %w", err)
 	}

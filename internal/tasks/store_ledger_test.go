@@ -154,6 +154,18 @@ func TestLedgerNameLockKeepsOneUnresolvedCallPerName(t *testing.T) {
 	if _, err := l.MarkPosting(ctx, c, testPosting); err != nil {
 		t.Fatalf("c after b succeeded: %v", err)
 	}
+	// A proven absence lingers on the name: the window's far edge must pass before another
+	// key's window begins; c itself may call again at once.
+	if err := l.ClearPosting(ctx, c, ClearArgs{NameLinger: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	var busy *NameBusyError
+	if _, err := l.MarkPosting(ctx, a, testPosting); !errors.As(err, &busy) {
+		t.Fatalf("a while c's name lingers = %v; want NameBusyError", err)
+	}
+	if _, err := l.MarkPosting(ctx, c, testPosting); err != nil {
+		t.Fatalf("c again while its name lingers: %v", err)
+	}
 }
 
 func TestLedgerOrderClaims(t *testing.T) {

@@ -94,7 +94,8 @@ return {'ok', tostring(redis.call('HINCRBY', KEYS[1], 'attempts', 1))}
 //	KEYS[1] ledger, KEYS[2] name lock
 //	ARGV[1] owner, ARGV[2] "1" = take the call back out of the count, ARGV[3] idempotency key,
 //	ARGV[4] "" or the grace (ms): then only once the call's deadline plus the grace has passed,
-//	ARGV[5] retention (ms), ARGV[6] the call timeout (ms), for a mark written without post_ends
+//	ARGV[5] retention (ms), ARGV[6] the call timeout (ms), for a mark written without post_ends,
+//	ARGV[7] "" or how long (ms) the name lock lingers instead of being freed at once
 //
 // Returns {"ok", "0"} | {"lost", "0"} | {"early", ms left until the grace has passed}.
 var clearPostingScript = redis.NewScript(luaNow + `
@@ -108,7 +109,9 @@ if ARGV[4] ~= '' then
 end
 redis.call('HDEL', KEYS[1], 'posting', 'post_started', 'post_ends')
 if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[3] then
+  if ARGV[7] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[7]) else redis.call('DEL', KEYS[2]) end
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {'ok', '0'}
 `)
