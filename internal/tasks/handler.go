@@ -167,7 +167,7 @@ func (h *Handler) newDelivery(taskType, taskID string, payload []byte, results *
 	if order != nil {
 		d.order = order
 		d.hold.Key = order.Key()
-		d.hold.ProjectID, d.hold.ServerName = order.ProjectID, order.Request.ServerName
+		d.hold.ProjectID, d.hold.ServerNames = order.ProjectID, serverNames(order.Request)
 		d.log = d.log.With().Str("idempotency_key", d.hold.Key).Logger()
 	}
 	return d, err

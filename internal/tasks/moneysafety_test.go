@@ -208,7 +208,7 @@ func ambiguousDeadLetter(t *testing.T, p *pipeline, o *Order) string {
 	t.Helper()
 	ctx := context.Background()
 	id := TaskID(o.Key())
-	h := Hold{Key: o.Key(), Owner: "dead-run", ProjectID: o.ProjectID, ServerName: o.Request.ServerName}
+	h := Hold{Key: o.Key(), Owner: "dead-run", ProjectID: o.ProjectID, ServerNames: serverNames(o.Request)}
 	if c, err := p.ledger.Acquire(ctx, AcquireArgs{Hold: h, TaskID: id, Fingerprint: o.Fingerprint(), Lease: time.Minute}); err != nil || c.State != ClaimAcquired {
 		t.Fatalf("acquire: %+v %v", c, err)
 	}

@@ -36,9 +36,9 @@ func windowOf(u *Unresolved, grace time.Duration) callWindow {
 	return callWindow{since: u.Started.Add(-apiClockMargin), until: ends.Add(grace + apiClockMargin)}
 }
 
-// NameHold is how long a purchase call holds its name lock unless its outcome clears it: its whole
-// window, so no other key's order with the name can be created inside it. The margin counts twice:
-// once for the end of this window, once for the start of the next key's.
+// nameHold is how long a purchase call holds its name locks unless its outcome clears them: its
+// whole window, so no other key's order with one of the names can be created inside it. The
+// margin counts twice: once for the end of this window, once for the start of the next key's.
 func (h *Handler) nameHold() time.Duration {
 	return h.cfg.CallTimeout + h.cfg.ReconcileGrace + 2*apiClockMargin
 }
@@ -67,16 +67,17 @@ func serverNames(r *cph.PurchaseRequest) []string {
 	return names
 }
 
-// listOrders reads, to the end, the servers whose names contain o's name stem created inside w, and
-// returns the orders whose servers all bear names of o's purchase, each name once. Listing by the
-// stem means every server of such an order is seen, so an order is compared whole: one named
-// "web-0001" (one server) is not mistaken for the first server of one named "web" (two servers).
-// A list that cannot be read to the end, whose count does not add up, or that holds a time it
-// cannot read is an error: "not found" must be proven.
+// listOrders reads, to the end, the servers whose names contain o's server name created inside w,
+// and returns the orders whose listed servers all bear names of o's purchase, each name once;
+// Complete when they are all of them. Another key's order that shares a server name with o's
+// (one named "web" of two servers and one named "web-0001" of one both create a "web-0001") is
+// never unresolved inside o's window, by the name locks, and a resolved one is claimed. A list
+// that cannot be read to the end, whose count does not add up, or that holds a time it cannot
+// read is an error: "not found" must be proven.
 func listOrders(ctx context.Context, api API, o *Order, w callWindow) ([]listedOrder, error) {
 	want := serverNames(o.Request)
 	filter := cph.ListFilter{
-		ServerName:  NameStem(o.Request.ServerName),
+		ServerName:  o.Request.ServerName,
 		CreateSince: w.since,
 		CreateUntil: w.until.Add(time.Second), // the API's filter counts whole seconds
 		Limit:       cph.DefaultListLimit,
@@ -161,8 +162,8 @@ func namesOf(names, want []string) bool {
 //
 // The order is found by identity, never by name alone: a candidate is an order in the server list
 // whose servers are exactly the request's, created inside the call's window, and which no other key
-// has claimed. The name lock (Ledger.MarkPosting) kept every other key from calling for this name
-// during the window. One candidate is claimed atomically; several are an ambiguous dead letter that
+// has claimed. The name locks (Ledger.MarkPosting) kept every other key from calling for an order
+// with any of these server names during the window. One candidate is claimed atomically; several are an ambiguous dead letter that
 // names them; none proves absence only after the grace, and then only under RebuyAfterGrace.
 func (d *delivery) reconcile(ctx context.Context, claim Claim, spent bool) (done bool, err error) {
 	h := d.h

@@ -121,13 +121,3 @@ func TestListOrdersStopsAtThePageLimit(t *testing.T) {
 		t.Fatalf("err = %v; want the page limit as an error, never \"not found\"", err)
 	}
 }
-
-func TestNameStem(t *testing.T) {
-	for in, want := range map[string]string{
-		"web": "web", "web-0001": "web", "web-0001-0002": "web", "web-01": "web-01", "-0001": "-0001", "a-b-0003": "a-b",
-	} {
-		if got := NameStem(in); got != want {
-			t.Errorf("NameStem(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"regexp"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -45,10 +44,10 @@ func (k Keys) Ledger(idempotencyKey string) string {
 // and reconciliation never takes an order that another key already holds.
 func (k Keys) OrderClaim(orderID string) string { return k.tag + ":order:" + digest(orderID) }
 
-// NameLock is the string key held by the one idempotency key whose purchase calls for a
-// (project, server name) are unresolved. See Ledger.MarkPosting.
+// NameLock is the string key held by the one idempotency key whose unresolved purchase call
+// creates a server of this name in this project. See Ledger.MarkPosting.
 func (k Keys) NameLock(projectID, serverName string) string {
-	return k.tag + ":name:" + digest(projectID+"\x00"+NameStem(serverName))
+	return k.tag + ":name:" + digest(projectID+"\x00"+serverName)
 }
 
 // DeadLetter is the durable dead-letter record of one task: asynq's archive trims itself at 10,000
@@ -60,20 +59,6 @@ func (k Keys) DeadLetterIndex() string { return k.tag + ":dlq" }
 
 // RateLimit is the key of the fleet-wide purchase rate limiter.
 func (k Keys) RateLimit() string { return k.tag + ":ratelimit:purchase" }
-
-// serialSuffix is the "-0001" the API appends to each server's name when one order buys several.
-var serialSuffix = regexp.MustCompile(`(-[0-9]{4})+$`)
-
-// NameStem is a server name without the serial suffixes the API appends ("web-0001-0002" → "web").
-// Orders named "web" (count 2: web-0001, web-0002) and "web-0001" (count 1) create servers of the
-// same names; locking and listing by the stem puts them under one name lock and one listing, so
-// reconciliation always sees whole orders and never two unresolved buyers of one name.
-func NameStem(name string) string {
-	if s := serialSuffix.ReplaceAllString(name, ""); s != "" {
-		return s
-	}
-	return name
-}
 
 // digest is a short, stable, printable form of s.
 func digest(s string) string {

@@ -95,15 +95,23 @@ func (l *Ledger) WithMinReplicas(n int) *Ledger {
 // Retention is how long a key whose outcome is known is remembered.
 func (l *Ledger) Retention() time.Duration { return l.ttl }
 
-// Hold names an owner's hold on an idempotency key and the name lock its purchase calls take.
+// Hold names an owner's hold on an idempotency key and the name locks its purchase calls take.
 type Hold struct {
 	Key   string // the idempotency key
 	Owner string // the delivery's owner token
-	// ProjectID and ServerName pick the name lock (Keys.NameLock).
-	ProjectID, ServerName string
+	// ProjectID and ServerNames, the names of the servers the purchase creates, pick the name
+	// locks (Keys.NameLock).
+	ProjectID   string
+	ServerNames []string
 }
 
-func (l *Ledger) nameLock(h Hold) string { return l.keys.NameLock(h.ProjectID, h.ServerName) }
+// keysWithNames is keys followed by the hold's name locks.
+func (l *Ledger) keysWithNames(h Hold, keys ...string) []string {
+	for _, n := range h.ServerNames {
+		keys = append(keys, l.keys.NameLock(h.ProjectID, n))
+	}
+	return keys
+}
 
 // AcquireArgs is what Acquire needs.
 type AcquireArgs struct {
@@ -193,16 +201,18 @@ type PostingArgs struct {
 }
 
 // MarkPosting records, before a purchase call, that the call may be about to place an order,
-// extends the owner's lease to cover the call, and takes the name lock of the order's (project,
-// server name). It returns the number of calls sent for the key, this one included, or
+// extends the owner's lease to cover the call, and takes the name lock of every server name the
+// order creates in its project. It returns the number of calls sent for the key, this one included, or
 // ErrLeaseLost, a *NameBusyError, or ErrNotReplicated (the mark stays; the caller clears it).
 //
 // The name lock is what makes attribution sound: CPH server names are not unique and the API has
-// no client token, so reconciliation can only tell orders apart by time. While one key's call for
-// a name is unresolved, no other key calls for that name, so every order with that name created
-// inside the call's window is this key's.
+// no client token, so reconciliation can only tell orders apart by time. While one key's call is
+// unresolved, no other key calls for an order that creates a server of any of the same names, so
+// an unclaimed order with those names created inside the call's window is this key's. Orders
+// that share no server name ("web-0001" and "web-0002", one server each) run side by side; "web"
+// of two servers and "web-0001" of one, which would both create a "web-0001", take turns.
 func (l *Ledger) MarkPosting(ctx context.Context, h Hold, a PostingArgs) (int, error) {
-	keys := []string{l.keys.Ledger(h.Key), l.nameLock(h)}
+	keys := l.keysWithNames(h, l.keys.Ledger(h.Key))
 	args := []any{h.Owner, h.Key, a.CallTimeout.Milliseconds(), a.Lease.Milliseconds(), a.NameHold.Milliseconds()}
 	if l.minReplicas <= 0 {
 		res, err := markPostingScript.Run(ctx, l.rdb, keys, args...).StringSlice()
@@ -289,7 +299,7 @@ func (l *Ledger) ClearPosting(ctx context.Context, h Hold, a ClearArgs) error {
 	if a.NameLinger > 0 {
 		linger = strconv.FormatInt(a.NameLinger.Milliseconds(), 10)
 	}
-	res, err := clearPostingScript.Run(ctx, l.rdb, []string{l.keys.Ledger(h.Key), l.nameLock(h)},
+	res, err := clearPostingScript.Run(ctx, l.rdb, l.keysWithNames(h, l.keys.Ledger(h.Key)),
 		h.Owner, refund, h.Key, grace, l.ttl.Milliseconds(), a.CallTimeout.Milliseconds(), linger).StringSlice()
 	if err != nil {
 		return fmt.Errorf("ledger clear posting: %w", err)
@@ -334,7 +344,7 @@ func (l *Ledger) Succeed(ctx context.Context, s Success) (stored []byte, first b
 		reconciled = "1"
 	}
 	res, err := succeedScript.Run(ctx, l.rdb,
-		[]string{l.keys.Ledger(s.Key), l.keys.Stream(), l.keys.OrderClaim(s.OrderID), l.nameLock(s.Hold)},
+		l.keysWithNames(s.Hold, l.keys.Ledger(s.Key), l.keys.Stream(), l.keys.OrderClaim(s.OrderID)),
 		s.Result, s.Key, l.ttl.Milliseconds(), l.streamMaxLen, reconciled).StringSlice()
 	if err != nil {
 		return nil, false, "", fmt.Errorf("ledger succeed: %w", err)

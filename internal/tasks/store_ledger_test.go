@@ -52,7 +52,7 @@ var testPosting = PostingArgs{CallTimeout: time.Minute, Lease: time.Minute, Name
 
 // testHold is a hold on key by owner, with a server name of the key's own.
 func testHold(key, owner string) Hold {
-	return Hold{Key: key, Owner: owner, ProjectID: testProject, ServerName: "name-" + key}
+	return Hold{Key: key, Owner: owner, ProjectID: testProject, ServerNames: []string{"name-" + key}}
 }
 
 func TestLedgerPostingMarkSurvivesUntilCleared(t *testing.T) {
@@ -113,15 +113,24 @@ func TestLedgerNameLockKeepsOneUnresolvedCallPerName(t *testing.T) {
 	tr := newTestRedis(t)
 	ctx := context.Background()
 	l := NewLedger(tr.rdb, tr.keys, 0)
-	// Two keys buying the same server name, and a third whose servers would bear the same names
-	// ("web" ×2 makes web-0001; "web-0001" ×1 makes web-0001 too).
-	a := Hold{Key: "a", Owner: "oa", ProjectID: testProject, ServerName: "web"}
-	b := Hold{Key: "b", Owner: "ob", ProjectID: testProject, ServerName: "web"}
-	c := Hold{Key: "c", Owner: "oc", ProjectID: testProject, ServerName: "web-0001"}
-	other := Hold{Key: "d", Owner: "od", ProjectID: "another-project", ServerName: "web"}
-	for _, h := range []Hold{a, b, c, other} {
+	// Two keys buying "web" of two servers, and a third whose one server has the name of one of
+	// theirs ("web" ×2 makes web-0001 and web-0002; "web-0001" ×1 makes web-0001 too).
+	web2 := serverNames(order2("web", 2).Request)
+	a := Hold{Key: "a", Owner: "oa", ProjectID: testProject, ServerNames: web2}
+	b := Hold{Key: "b", Owner: "ob", ProjectID: testProject, ServerNames: web2}
+	c := Hold{Key: "c", Owner: "oc", ProjectID: testProject, ServerNames: []string{"web-0001"}}
+	other := Hold{Key: "d", Owner: "od", ProjectID: "another-project", ServerNames: web2}
+	// Numbered names of one server each share nothing, and run side by side.
+	n1 := Hold{Key: "n1", Owner: "o1", ProjectID: testProject, ServerNames: []string{"batch-0001"}}
+	n2 := Hold{Key: "n2", Owner: "o2", ProjectID: testProject, ServerNames: []string{"batch-0002"}}
+	for _, h := range []Hold{a, b, c, other, n1, n2} {
 		if cl, err := l.Acquire(ctx, AcquireArgs{Hold: h, Lease: time.Minute}); err != nil || cl.State != ClaimAcquired {
 			t.Fatalf("acquire %s: %+v, %v", h.Key, cl, err)
+		}
+	}
+	for _, h := range []Hold{n1, n2} {
+		if _, err := l.MarkPosting(ctx, h, testPosting); err != nil {
+			t.Fatalf("MarkPosting %s: %v; want numbered names not to wait for each other", h.Key, err)
 		}
 	}
 	if _, err := l.MarkPosting(ctx, a, testPosting); err != nil {
@@ -166,6 +175,13 @@ func TestLedgerNameLockKeepsOneUnresolvedCallPerName(t *testing.T) {
 	if _, err := l.MarkPosting(ctx, c, testPosting); err != nil {
 		t.Fatalf("c again while its name lingers: %v", err)
 	}
+}
+
+// order2 is order(name) of count servers.
+func order2(name string, count int) *Order {
+	o := order(name)
+	o.Request.Count = &count
+	return o
 }
 
 func TestLedgerOrderClaims(t *testing.T) {

@@ -68,21 +68,26 @@ return {'acquired', '', str(lease_until), str(now), h[4] or '', h[5] or '', h[6]
 
 // markPostingScript records, before a purchase call, that the call may place an order.
 //
-//	KEYS[1] ledger, KEYS[2] the name lock of the order's (project, server name)
+//	KEYS[1] ledger, KEYS[2…] the name locks of the server names the order creates
 //	ARGV[1] owner, ARGV[2] idempotency key, ARGV[3] the call's timeout (ms), ARGV[4] the owner's
-//	lease from now (ms), ARGV[5] how long the name lock holds (ms)
+//	lease from now (ms), ARGV[5] how long the name locks hold (ms)
 //
-// Returns {"ok", calls so far} | {"lost", "0"} (another owner) | {"name_busy", ms the lock still
-// holds} (another key's call for this name is unresolved). The ledger loses its expiry: an unknown
-// outcome is never forgotten.
+// Returns {"ok", calls so far} | {"lost", "0"} (another owner) | {"name_busy", ms the longest
+// lock still holds} (another key's call for one of the names is unresolved). The ledger loses its
+// expiry: an unknown outcome is never forgotten.
 var markPostingScript = redis.NewScript(luaNow + `
 local now = now_ms()
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return {'lost', '0'} end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[2] then
-  return {'name_busy', tostring(redis.call('PTTL', KEYS[2]))}
+local wait = -1
+for i = 2, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder and holder ~= ARGV[2] then
+    local ttl = redis.call('PTTL', KEYS[i])
+    if ttl > wait then wait = ttl end
+  end
 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
+if wait >= 0 then return {'name_busy', tostring(wait)} end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[5]) end
 redis.call('HSET', KEYS[1], 'posting', '1', 'post_started', str(now),
   'post_ends', str(now + tonumber(ARGV[3])), 'lease_until', str(now + tonumber(ARGV[4])))
 redis.call('PERSIST', KEYS[1])
@@ -91,11 +96,11 @@ return {'ok', tostring(redis.call('HINCRBY', KEYS[1], 'attempts', 1))}
 
 // clearPostingScript records that the last purchase call placed no order.
 //
-//	KEYS[1] ledger, KEYS[2] name lock
+//	KEYS[1] ledger, KEYS[2…] name locks
 //	ARGV[1] owner, ARGV[2] "1" = take the call back out of the count, ARGV[3] idempotency key,
 //	ARGV[4] "" or the grace (ms): then only once the call's deadline plus the grace has passed,
 //	ARGV[5] retention (ms), ARGV[6] the call timeout (ms), for a mark written without post_ends,
-//	ARGV[7] "" or how long (ms) the name lock lingers instead of being freed at once
+//	ARGV[7] "" or how long (ms) the name locks linger instead of being freed at once
 //
 // Returns {"ok", "0"} | {"lost", "0"} | {"early", ms left until the grace has passed}.
 var clearPostingScript = redis.NewScript(luaNow + `
@@ -109,8 +114,10 @@ if ARGV[4] ~= '' then
 end
 redis.call('HDEL', KEYS[1], 'posting', 'post_started', 'post_ends')
 if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
-if redis.call('GET', KEYS[2]) == ARGV[3] then
-  if ARGV[7] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[7]) else redis.call('DEL', KEYS[2]) end
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[3] then
+    if ARGV[7] ~= '' then redis.call('PEXPIRE', KEYS[i], ARGV[7]) else redis.call('DEL', KEYS[i]) end
+  end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {'ok', '0'}
@@ -131,7 +138,7 @@ return 1
 
 // succeedScript records a key's purchase, claims its order id and publishes the result.
 //
-//	KEYS[1] ledger, KEYS[2] results stream, KEYS[3] the order's claim, KEYS[4] name lock
+//	KEYS[1] ledger, KEYS[2] results stream, KEYS[3] the order's claim, KEYS[4…] name locks
 //	ARGV[1] result, ARGV[2] idempotency key, ARGV[3] retention (ms), ARGV[4] stream MAXLEN,
 //	ARGV[5] "1" = the order was found by reconciliation: fail if another key claimed it
 //
@@ -150,7 +157,9 @@ redis.call('HSET', KEYS[1], 'state', 'succeeded', 'result', ARGV[1])
 redis.call('HDEL', KEYS[1], 'owner', 'lease_until', 'posting', 'post_started', 'post_ends', 'rebuy')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'idempotency_key', ARGV[2], 'status', 'succeeded', 'result', ARGV[1])
-if redis.call('GET', KEYS[4]) == ARGV[2] then redis.call('DEL', KEYS[4]) end
+for i = 4, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[2] then redis.call('DEL', KEYS[i]) end
+end
 return {'ok', ARGV[1], holder or ''}
 `)
 

@@ -37,7 +37,7 @@ func TestSweeperDeadLettersWhatAsynqArchivedAlone(t *testing.T) {
 	// Killed on its last attempt inside a purchase call: ambiguous.
 	midCall := order("sweep-mid-call")
 	midID := archive(midCall)
-	deadHold := Hold{Key: midCall.Key(), Owner: "dead-worker", ProjectID: midCall.ProjectID, ServerName: midCall.Request.ServerName}
+	deadHold := Hold{Key: midCall.Key(), Owner: "dead-worker", ProjectID: midCall.ProjectID, ServerNames: serverNames(midCall.Request)}
 	if _, err := ledger.Acquire(ctx, AcquireArgs{Hold: deadHold, TaskID: midID, Lease: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
