@@ -18,7 +18,7 @@ const dockerfile = "Dockerfile"
 // imageUID is the image's user: distroless's nonroot, which the Kubernetes manifests run as too.
 const imageUID = 65532
 
-// commands are the binaries the image must hold: CONTRACT.md's three.
+// commands are the binaries the image must hold: the three of docs/contract.md.
 var commands = []string{"worker", "enqueue", "cphsim"}
 
 // lintDockerfile parses a Dockerfile with BuildKit's own parser, runs the lint rules that BuildKit

@@ -32,7 +32,7 @@ const (
 
 // documentedEnv returns every environment variable a deployment may set: those the worker reads
 // (the literal names in cmd/worker/config.go's env lookups) and those the README's configuration
-// table documents (CONTRACT.md's, such as MAX_RETRY, which enqueue reads).
+// table documents (docs/contract.md's, such as MAX_RETRY, which enqueue reads).
 func documentedEnv(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}

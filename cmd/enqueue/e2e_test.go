@@ -18,7 +18,7 @@ import (
 // process, a worker process reading its token from a file, and the enqueue CLI as a process.
 // An order is bought; the token goes bad and the next order is dead-lettered as auth; the token is
 // fixed and the dead letter replayed; status, results and dlq show each step, with the exit codes
-// of CONTRACT.md, and no token ever appears in any output.
+// of docs/contract.md, and no token ever appears in any output.
 func TestOperatorStoryAgainstARunningWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")

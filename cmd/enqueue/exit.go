@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes (CONTRACT.md): scripts tell a failed operation from a mistake in what they asked.
+// Exit codes (docs/contract.md): scripts tell a failed operation from a mistake in what they asked.
 const (
 	exitOK     = 0
 	exitFailed = 1 // the operation failed: Redis unreachable, not found, a waited-for purchase dead-lettered

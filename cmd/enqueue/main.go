@@ -1,5 +1,5 @@
 // Command enqueue is the producer and operator CLI of the CPH purchase queue: it validates and
-// submits purchase orders, reads their results and works the dead letters (CONTRACT.md).
+// submits purchase orders, reads their results and works the dead letters (docs/contract.md).
 package main
 
 import (

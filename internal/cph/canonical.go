@@ -15,7 +15,7 @@ import (
 // dropped rather than filled in, so that a request already written without its defaults
 // canonicalises to itself and keeps the key it derived before this normalisation existed; only
 // requests that spell a default out change key, to that of their short form. The rules, each from
-// the API reference (shared/cph-api.md, "Body rules") or validate.go:
+// the API reference (docs/cph-api.md, "The purchase body") or validate.go:
 //
 //   - extend_param.is_auto_pay 0 and is_auto_renew 0 (the defaults) are dropped;
 //   - extend_param.enterprise_project_id "0" (the default enterprise project, like "") is dropped;

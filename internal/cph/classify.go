@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// API gateway codes with a meaning of their own (cph-api.md). Both spellings of the gateway prefix
-// occur in the wild.
+// API gateway codes with a meaning of their own (docs/cph-api.md). Both spellings of the gateway
+// prefix occur in the wild.
 var (
 	throttleCodes = []string{"APIGW.0308", "APIG.0308"}
 	authCodes     = []string{"APIGW.0301", "APIG.0301"}
@@ -21,8 +21,9 @@ var (
 const maxRetryAfter = 24 * time.Hour
 
 // ParseError turns an HTTP error answer into an *Error: it reads the body's error code, message
-// and request id (every format of cph-api.md, see parseErrorBody), takes the request id from
-// X-Request-Id when the body has none, and classifies the answer by DESIGN.md's outcome table:
+// and request id (every format of docs/cph-api.md, see parseErrorBody), takes the request id from
+// X-Request-Id when the body has none, and classifies the answer by the outcome table of
+// docs/design.md:
 //
 //   - 429, APIGW.0308 / APIG.0308: retryable and Throttled, with the server's Retry-After;
 //   - 401, APIGW.0301: auth;
@@ -53,7 +54,7 @@ func ParseError(status int, header http.Header, body []byte) *Error {
 	return e
 }
 
-// classify is DESIGN.md's outcome table for an answer with a status and an API error code.
+// classify is docs/design.md's outcome table for an answer with a status and an API error code.
 func classify(status int, code string) (class Class, throttled bool) {
 	switch {
 	case status == http.StatusTooManyRequests || hasCode(code, throttleCodes):

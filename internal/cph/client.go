@@ -88,8 +88,8 @@ func (c *Client) Format(f fmt.State, _ rune) {
 
 // Purchase places one order: POST /v2/{project_id}/cloud-phone/servers with req as the body. It
 // returns the answer only when it is a 200 with an order id. Any other outcome is an *Error whose
-// Class says what to do (see DESIGN.md): in particular ClassAmbiguous means the order may exist,
-// and the purchase must be reconciled before it is ever sent again.
+// Class says what to do (see docs/design.md): in particular ClassAmbiguous means the order may
+// exist, and the purchase must be reconciled before it is ever sent again.
 //
 // A 401 is answered by invalidating the token and sending once more with a fresh one: the API did
 // not process the refused request, so this cannot buy twice.

@@ -24,7 +24,7 @@ func simRequest(t *testing.T, name string) *cph.PurchaseRequest {
 }
 
 // Every fault of the simulator, through the real client over real HTTP, comes back as the outcome
-// class of DESIGN.md: what matters is whether the order can exist, and the simulator knows.
+// class of docs/design.md: what matters is whether the order can exist, and the simulator knows.
 func TestClientAgainstSimulatorFaults(t *testing.T) {
 	cases := []struct {
 		fault     cphsim.FaultKind

@@ -152,7 +152,7 @@ func TestPurchaseSuccess(t *testing.T) {
 	}
 }
 
-// TestPurchaseOutcomes covers DESIGN.md's outcome table for every answer a server can give.
+// TestPurchaseOutcomes covers docs/design.md's outcome table for every answer a server can give.
 func TestPurchaseOutcomes(t *testing.T) {
 	in90s := func() string { return time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat) }
 	tests := []struct {

@@ -67,7 +67,8 @@ func DecodeStrict(data []byte, prefix string, v any) error {
 }
 
 // DecodePurchaseRequest decodes a purchase request body strictly, with error paths under
-// "request." as CONTRACT.md shows them. It does not validate the values; call Validate for that.
+// "request." as docs/contract.md shows them. It does not validate the values; call Validate for
+// that.
 func DecodePurchaseRequest(data []byte) (*PurchaseRequest, error) {
 	var r PurchaseRequest
 	if err := DecodeStrict(data, "request", &r); err != nil {

@@ -31,10 +31,10 @@ var (
 	requestIDKeys = []string{"request_id"}
 )
 
-// parseErrorBody reads the error formats of cph-api.md: {"error_code","error_msg","request_id"},
-// the gateway's {"code","message"}, either of them one level down ({"error":{…}} or any single
-// wrapping object), and anything else as a short printable excerpt. It never fails: a body that
-// says nothing useful gives an empty errorBody.
+// parseErrorBody reads the error formats of docs/cph-api.md:
+// {"error_code","error_msg","request_id"}, the gateway's {"code","message"}, either of them one
+// level down ({"error":{…}} or any single wrapping object), and anything else as a short printable
+// excerpt. It never fails: a body that says nothing useful gives an empty errorBody.
 func parseErrorBody(body []byte) errorBody {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) != nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // Class says what a failed call means for the money: whether the order can have been placed, and
-// so whether sending the purchase again is safe. DESIGN.md's outcome table is the source.
+// so whether sending the purchase again is safe. The outcome table of docs/design.md is the source.
 type Class string
 
 const (

@@ -18,7 +18,7 @@ func (e FieldError) String() string { return e.Path + ": " + e.Message }
 // in one pass instead of one error a run.
 type FieldErrors []FieldError
 
-// Error prints one path and message a line, as CONTRACT.md shows them.
+// Error prints one path and message a line, as docs/contract.md shows them.
 func (es FieldErrors) Error() string {
 	lines := make([]string, len(es))
 	for i, e := range es {

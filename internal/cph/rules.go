@@ -24,9 +24,9 @@ type periodType struct {
 	Num       intRange
 }
 
-// ruleTable holds every value list and bound of the purchase request rules (shared/cph-api.md,
-// "Body rules"), so that a region that accepts another EIP type, volume type or charging mode
-// is one line to change here and nothing in Validate.
+// ruleTable holds every value list and bound of the purchase request rules (docs/cph-api.md,
+// "The purchase body"), so that a region that accepts another EIP type, volume type or charging
+// mode is one line to change here and nothing in Validate.
 type ruleTable struct {
 	ServerNameMaxChars  int
 	ModelNameMaxBytes   int // server_model_name, phone_model_name

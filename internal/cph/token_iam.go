@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// IAM token defaults. A token lives 24 h (cph-api.md); refreshing ten minutes early leaves room for
-// clock skew and a slow IAM without fetching more often than once a day.
+// IAM token defaults. A token lives 24 h (docs/cph-api.md); refreshing ten minutes early leaves
+// room for clock skew and a slow IAM without fetching more often than once a day.
 const (
 	DefaultIAMRefreshBefore = 10 * time.Minute
 	iamTokenLifetime        = 24 * time.Hour
@@ -245,7 +245,7 @@ func (s *iamToken) expiry(body []byte) time.Time {
 	return s.cfg.Now().Add(iamTokenLifetime)
 }
 
-// iamAuthBody is the project-scoped password authentication of cph-api.md.
+// iamAuthBody is the project-scoped password authentication of docs/cph-api.md.
 type iamAuthBody struct {
 	Auth struct {
 		Identity struct {

@@ -5,7 +5,7 @@ import (
 	"unicode/utf8"
 )
 
-// Validate checks r against every rule of the API reference (shared/cph-api.md, "Body rules",
+// Validate checks r against every rule of the API reference (docs/cph-api.md, "The purchase body",
 // with the value lists and bounds of rules.go) and returns every violation at once, in the order
 // of the request's fields, with paths under "request." and messages that state the rule and the
 // value given, e.g. "request.count: must be between 1 and 10, got 11". It checks only what the

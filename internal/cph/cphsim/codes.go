@@ -1,7 +1,7 @@
 package cphsim
 
 // Error codes and messages the simulator answers with. The CPS and APIGW codes come from
-// shared/cph-api.md; the ones marked "sim" are not documented there and were chosen to look like
+// docs/cph-api.md; the ones marked "sim" are not documented there and were chosen to look like
 // the real ones. Keep them here so that a code learnt from the real API is one line to change.
 const (
 	codeNoPermission  = "CPS.0001"

@@ -10,8 +10,8 @@ import (
 )
 
 // FaultKind names what the simulator does to one purchase call. The kinds follow the outcome
-// table of DESIGN.md: some leave provably no order behind (the worker may retry), some commit the
-// order and then hide that from the caller (the worker must reconcile before it sends again).
+// table of docs/design.md: some leave provably no order behind (the worker may retry), some commit
+// the order and then hide that from the caller (the worker must reconcile before it sends again).
 type FaultKind int
 
 const (
