@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -99,6 +100,19 @@ func (v secretValue) String() string     { return v.s.String() }
 func (v secretValue) Set(s string) error { *v.s = cph.Secret(s); return nil }
 func (v secretValue) Type() string       { return "string" }
 
+// redisURLValue is REDIS_URL as a flag whose printed value (the default --help shows, taken from
+// the environment) has its password masked: a URL may carry the Redis password.
+type redisURLValue struct{ s *string }
+
+func (v redisURLValue) String() string {
+	if u, err := url.Parse(*v.s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return *v.s
+}
+func (v redisURLValue) Set(s string) error { *v.s = s; return nil }
+func (v redisURLValue) Type() string       { return "string" }
+
 // explicitInt is a pflag.Value for an int whose default depends on more than the environment: it
 // records that the flag was given, so that an explicit value (0 included) wins over the default.
 type explicitInt struct {
@@ -134,7 +148,8 @@ func (v policyValue) Set(s string) error {
 // bindFlags defines the flags on fs with defaults from the environment.
 func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool)) error {
 	e := &env{lookup: lookup}
-	fs.StringVar(&c.RedisURL, "redis-url", e.str("REDIS_URL", ""), "Redis, as redis://[user:pass@]host:port/db, rediss://, redis-sentinel:// or redis-cluster:// (REDIS_URL)")
+	c.RedisURL = e.str("REDIS_URL", "")
+	fs.Var(redisURLValue{&c.RedisURL}, "redis-url", "Redis, as redis://[user:pass@]host:port/db, rediss://, redis-sentinel:// or redis-cluster:// (REDIS_URL)")
 	fs.StringVar(&c.Endpoint, "cph-endpoint", e.str("CPH_ENDPOINT", ""), "base URL of the CPH API (CPH_ENDPOINT)")
 	fs.StringVar(&c.ProjectID, "project-id", e.str("CPH_PROJECT_ID", ""), "project of orders that name none; scope of IAM tokens (CPH_PROJECT_ID)")
 	c.Token = cph.Secret(e.str("CPH_TOKEN", ""))

@@ -113,3 +113,23 @@ func TestReconcileSettings(t *testing.T) {
 		})
 	}
 }
+
+// The environment's REDIS_URL is the flag's default, which --help prints: never its password.
+func TestHelpDoesNotShowTheRedisPassword(t *testing.T) {
+	env := map[string]string{"REDIS_URL": "redis://app:s3cret-pw@redis.internal:6379/0"}
+	var c config
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	if err := bindFlags(fs, &c, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	usage := fs.FlagUsages()
+	if strings.Contains(usage, "s3cret-pw") || !strings.Contains(usage, "redis.internal") {
+		t.Fatalf("--help shows:\n%s\nwant the URL with its password masked", usage)
+	}
+	if c.RedisURL != env["REDIS_URL"] {
+		t.Fatalf("RedisURL = %q, want the environment's", c.RedisURL)
+	}
+	if err := fs.Parse([]string{"--redis-url", "redis://:other@h:1/0"}); err != nil || c.RedisURL != "redis://:other@h:1/0" {
+		t.Fatalf("flag: %q, %v", c.RedisURL, err)
+	}
+}
