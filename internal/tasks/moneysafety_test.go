@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -440,5 +441,56 @@ func TestMoneySuccessWriteIsRetriedInProcess(t *testing.T) {
 	}
 	if n := len(p.sim.OrdersFor("blip-1")); n != 1 {
 		t.Fatalf("%d orders, want 1", n)
+	}
+}
+
+// Two unclaimed orders with the request's names inside the call's window (one the key's call
+// placed, one bought by something else): which one is the key's cannot be proven, so the order is
+// an ambiguous dead letter that names both, and nothing is bought.
+func TestMoneySeveralCandidatesAreNamedNotGuessed(t *testing.T) {
+	p := startPipeline(t, pipelineOptions{maxRetry: 3, sim: cphsim.Options{Decide: decideBySeq(cphsim.FaultNone, cphsim.FaultFailAfterCommit)}})
+	o := keyed("two-candidates", "two-candidates")
+	// Bought outside this worker, just before: inside the window's clock margin.
+	outside, err := p.api.Purchase(context.Background(), o.ProjectID, o.Request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := p.submit(o)
+	r := p.wait(en.IdempotencyKey)
+	orders := p.sim.OrdersFor("two-candidates")
+	if r.Status != StatusDeadLettered || r.Error.Class != ClassAmbiguous || len(r.Error.Candidates) != 2 {
+		t.Fatalf("result = %s %+v; want ambiguous naming two candidates", r.Status, r.Error)
+	}
+	named := map[string]bool{r.Error.Candidates[0]: true, r.Error.Candidates[1]: true}
+	if len(orders) != 2 || !named[outside.OrderID] || !named[orders[0].OrderID] || !named[orders[1].OrderID] {
+		t.Fatalf("candidates %v, orders %+v; want both orders named, and no third bought", r.Error.Candidates, orders)
+	}
+}
+
+// A call older than the claims index remembers cannot be attributed: the index may have forgotten
+// another key's claim on an order in its window. It is an ambiguous dead letter, not a guess.
+func TestMoneyACallOlderThanTheClaimsIsAmbiguous(t *testing.T) {
+	p := startPipeline(t, pipelineOptions{maxRetry: 3})
+	o := keyed("ancient", "ancient")
+	if err := p.insp.PauseQueue(p.tr.queue); err != nil {
+		t.Fatal(err)
+	}
+	p.submit(o)
+	long := time.Now().Add(-LedgerRetention - 24*time.Hour)
+	if err := p.ledger.Reopen(context.Background(), Reopening{Key: o.Key(), Unresolved: &Unresolved{Started: long, Ends: long.Add(time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.api.Purchase(context.Background(), o.ProjectID, o.Request); err != nil { // an order with the name exists today
+		t.Fatal(err)
+	}
+	if err := p.insp.UnpauseQueue(p.tr.queue); err != nil {
+		t.Fatal(err)
+	}
+	r := p.wait(o.Key())
+	if r.Status != StatusDeadLettered || r.Error.Class != ClassAmbiguous || !strings.Contains(r.Error.Message, "older than the ledger remembers") {
+		t.Fatalf("result = %s %+v; want ambiguous, too old to prove", r.Status, r.Error)
+	}
+	if n := len(p.sim.OrdersFor("ancient")); n != 1 {
+		t.Fatalf("%d orders; want only the one that existed", n)
 	}
 }
