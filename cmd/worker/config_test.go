@@ -11,6 +11,23 @@ import (
 	"cphpurchase/internal/tasks"
 )
 
+// parseConfig reads a configuration as main does, from env over a minimal valid one and args.
+func parseConfig(env map[string]string, args []string) (config, error) {
+	all := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "CPH_ENDPOINT": "http://127.0.0.1:1", "CPH_TOKEN": "t"}
+	for k, v := range env {
+		all[k] = v
+	}
+	var c config
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	err := bindFlags(fs, &c, func(k string) (string, bool) { v, ok := all[k]; return v, ok })
+	if err == nil {
+		if err = fs.Parse(args); err == nil {
+			err = c.check()
+		}
+	}
+	return c, err
+}
+
 func TestTaskCheckInterval(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -26,18 +43,11 @@ func TestTaskCheckInterval(t *testing.T) {
 		{name: "negative", args: []string{"--task-check-interval", "-1s"}, wantErr: "TASK_CHECK_INTERVAL must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "CPH_ENDPOINT": "http://127.0.0.1:1", "CPH_TOKEN": "t"}
+			env := map[string]string{}
 			if tc.env != "" {
 				env["TASK_CHECK_INTERVAL"] = tc.env
 			}
-			var c config
-			fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
-			err := bindFlags(fs, &c, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-			if err == nil {
-				if err = fs.Parse(tc.args); err == nil {
-					err = c.check()
-				}
-			}
+			c, err := parseConfig(env, tc.args)
 			switch {
 			case tc.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -88,18 +98,7 @@ func TestReconcileSettings(t *testing.T) {
 		{name: "unknown policy flag", args: []string{"--reconcile-policy", "maybe"}, wantErr: `must be "rebuy" or "never", got "maybe"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "CPH_ENDPOINT": "http://127.0.0.1:1", "CPH_TOKEN": "t"}
-			for k, v := range tc.env {
-				env[k] = v
-			}
-			var c config
-			fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
-			err := bindFlags(fs, &c, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-			if err == nil {
-				if err = fs.Parse(tc.args); err == nil {
-					err = c.check()
-				}
-			}
+			c, err := parseConfig(tc.env, tc.args)
 			switch {
 			case tc.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

@@ -132,11 +132,7 @@ func (s *DeadLetters) Get(ctx context.Context, taskID string) (DeadLetter, bool,
 
 // Exist reports, in one round trip, which of the tasks have a dead-letter record.
 func (s *DeadLetters) Exist(ctx context.Context, taskIDs []string) ([]bool, error) {
-	redisKeys := make([]string, len(taskIDs))
-	for i, id := range taskIDs {
-		redisKeys[i] = s.keys.DeadLetter(id)
-	}
-	exist, err := existAll(ctx, s.rdb, redisKeys)
+	exist, err := existAll(ctx, s.rdb, taskIDs, s.keys.DeadLetter)
 	if err != nil {
 		return nil, fmt.Errorf("dead letters exist: %w", err)
 	}

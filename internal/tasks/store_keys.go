@@ -66,36 +66,37 @@ func digest(s string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// existAll reports, in one pipelined round trip, which of the Redis keys exist.
-func existAll(ctx context.Context, rdb redis.UniversalClient, keys []string) ([]bool, error) {
-	cmds := make([]*redis.IntCmd, len(keys))
+// existAll reports, in one pipelined round trip, which of the ids' Redis keys (key(id)) exist.
+func existAll(ctx context.Context, rdb redis.UniversalClient, ids []string, key func(string) string) ([]bool, error) {
+	cmds := make([]*redis.IntCmd, len(ids))
 	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			cmds[i] = p.Exists(ctx, k)
+		for i, id := range ids {
+			cmds[i] = p.Exists(ctx, key(id))
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	exist := make([]bool, len(keys))
+	exist := make([]bool, len(ids))
 	for i, c := range cmds {
 		exist[i] = c.Val() > 0
 	}
 	return exist, nil
 }
 
-// getAll returns, in one pipelined round trip, the string value of each key ("" when absent).
-func getAll(ctx context.Context, rdb redis.UniversalClient, keys []string) ([]string, error) {
-	cmds := make([]*redis.StringCmd, len(keys))
+// getAll returns, in one pipelined round trip, the string value of each id's Redis key (key(id)),
+// "" when it is absent.
+func getAll(ctx context.Context, rdb redis.UniversalClient, ids []string, key func(string) string) ([]string, error) {
+	cmds := make([]*redis.StringCmd, len(ids))
 	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			cmds[i] = p.Get(ctx, k)
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, key(id))
 		}
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	vals := make([]string, len(keys))
+	vals := make([]string, len(ids))
 	for i, c := range cmds {
 		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, err

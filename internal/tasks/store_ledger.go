@@ -420,11 +420,7 @@ func (l *Ledger) Reopen(ctx context.Context, r Reopening) error {
 // Claimed returns, for each order id, the idempotency key that claimed it ("" for none), in one
 // round trip.
 func (l *Ledger) Claimed(ctx context.Context, orderIDs []string) ([]string, error) {
-	keys := make([]string, len(orderIDs))
-	for i, id := range orderIDs {
-		keys[i] = l.keys.OrderClaim(id)
-	}
-	holders, err := getAll(ctx, l.rdb, keys)
+	holders, err := getAll(ctx, l.rdb, orderIDs, l.keys.OrderClaim)
 	if err != nil {
 		return nil, fmt.Errorf("ledger claimed orders: %w", err)
 	}
