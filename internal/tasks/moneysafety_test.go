@@ -494,3 +494,57 @@ func TestMoneyACallOlderThanTheClaimsIsAmbiguous(t *testing.T) {
 		t.Fatalf("%d orders; want only the one that existed", n)
 	}
 }
+
+// slowScriptHook delays the first n runs of one Lua script, as a Redis that stalls or restarts does.
+type slowScriptHook struct {
+	failScriptHook
+	delay time.Duration
+}
+
+func (h *slowScriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		if len(args) > 1 && cmd.Name() == "evalsha" && args[1] == h.sha && h.n.Add(-1) >= 0 {
+			time.Sleep(h.delay)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// A posting mark held up past the call's rate-limit slot (Redis stalled, restarted) must not send:
+// every handler whose slot passed meanwhile would send at once when Redis answers, over the limit.
+// The call takes its mark back, uncounted, and waits for a slot again.
+func TestMoneyStalledMarkDoesNotBurstOverTheRateLimit(t *testing.T) {
+	p := startPipeline(t, pipelineOptions{maxRetry: 3})
+	hook := &slowScriptHook{failScriptHook: failScriptHook{sha: markPostingScript.Hash()}, delay: 300 * time.Millisecond}
+	hook.n.Store(1)
+	rdb := redisconn.NewClient(p.tr.opt)
+	defer rdb.Close()
+	rdb.AddHook(hook)
+	cfg := p.handler.cfg
+	cfg.Ledger = NewLedger(rdb, p.tr.keys, 0)
+	cfg.RateLimiter = NewRateLimiter(rdb, p.tr.keys, 10) // a slot every 101 ms
+	h := NewHandler(cfg)
+	o := keyed("stalled-mark", "stalled-mark")
+	d, err := h.newDelivery(TypePurchase, TaskID(o.Key()), mustJSON(t, o), nil, 0, NewBudget(3).TaskMaxRetry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var later *retryLater
+	if err := d.run(context.Background()); !errors.As(err, &later) || later.counted {
+		t.Fatalf("run with a stalled mark: %v; want an uncounted retry", err)
+	}
+	if calls := p.sim.Stats().PurchaseCalls; calls != 0 {
+		t.Fatalf("%d purchase calls went out after the stall; want none", calls)
+	}
+	if e, _, _ := p.ledger.Get(context.Background(), o.Key()); e.Posting || e.Attempts != 0 {
+		t.Fatalf("ledger after the stall = %+v; want no mark and no call counted", e)
+	}
+	d.settled = false
+	if err := d.run(context.Background()); err != nil {
+		t.Fatalf("the next run: %v", err)
+	}
+	if n := len(p.sim.OrdersFor("stalled-mark")); n != 1 {
+		t.Fatalf("%d orders, want 1", n)
+	}
+}

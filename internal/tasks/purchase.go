@@ -15,8 +15,12 @@ func (d *delivery) purchase(ctx context.Context) error {
 	if err := d.admit(ctx); err != nil {
 		return err
 	}
+	admitted := time.Now()
 	n, err := d.markPosting(ctx)
 	if err != nil {
+		return err
+	}
+	if err := d.stillInSlot(ctx, time.Since(admitted)); err != nil {
 		return err
 	}
 	resp, err := d.call(ctx)
@@ -42,6 +46,25 @@ func (d *delivery) admit(ctx context.Context) error {
 		return retryUncounted(fmt.Errorf("waiting for the fleet-wide rate limit: %w", err), time.Second)
 	}
 	return nil
+}
+
+// stillInSlot lets the call go only while its rate-limit slot is fresh. The mark is a Redis write:
+// when Redis is slow or away, every handler whose slot passed meanwhile would send the moment it
+// answers again, in a burst over CPH_RATE_LIMIT. A call held up longer than one slot's interval
+// takes its mark back, uncounted, and waits for a slot of its own again.
+func (d *delivery) stillInSlot(ctx context.Context, late time.Duration) error {
+	h := d.h
+	if h.cfg.RateLimiter == nil || late <= h.cfg.RateLimiter.Interval() {
+		return nil
+	}
+	err := fmt.Errorf("the posting mark took %s, past the rate-limit slot: waiting for a new slot", late.Round(time.Millisecond))
+	d.log.Info().Err(err).Msg("purchase call held back")
+	if cerr := h.cfg.Ledger.ClearPosting(detached(ctx), d.hold, ClearArgs{Refund: true}); cerr != nil {
+		return retryUncounted(cerr, time.Second)
+	}
+	d.release(ctx, err)
+	h.cfg.Observer.Outcome(outcomeThrottled, "")
+	return retryUncounted(err, 0)
 }
 
 // markPosting sets the posting mark and takes the name lock before the call. It returns the number
