@@ -50,7 +50,11 @@ func (r *run) fleet(ctx context.Context) Row {
 	st := sim.Stats()
 	rate := purchaseRate(sim.Calls())
 	row.Measured = fmt.Sprintf("%.1f purchases/s; busiest second %d; %d over the limit", rate, st.MaxPurchasesPerSecond, st.RateLimitViolations)
-	row.Met = rate >= 0.95*float64(limit) && rate <= float64(limit) && st.MaxPurchasesPerSecond <= limit && st.RateLimitViolations == 0
+	// The limiter guarantees at most limit admissions in any second of Redis's clock; at the API,
+	// where each call arrives some varying time after its slot, at most limit+1 in any second while
+	// those delays differ by less than one interval, and no refusal from an API that allows a
+	// second's burst (see "What is guaranteed" on tasks.RateLimiter). The +1 is scheduling jitter.
+	row.Met = rate >= 0.95*float64(limit) && rate <= float64(limit) && st.MaxPurchasesPerSecond <= limit+1 && st.RateLimitViolations == 0
 	row.Notes = fmt.Sprintf("%d orders, %d worker processes with CPH_RATE_LIMIT=%d, simulator limit %d/s; %d purchase calls, %d throttled",
 		n, procs, limit, limit, st.PurchaseCalls, st.Throttled)
 	return row
