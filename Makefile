@@ -43,6 +43,7 @@ bench: build
 
 # Long fuzzing by hand; `make test` already runs every seed corpus.
 fuzz:
+	$(GO) test ./internal/strictjson -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/cph -run '^$$' -fuzz FuzzDecodePurchaseRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/cph -run '^$$' -fuzz FuzzParseError -fuzztime $(FUZZTIME)
 

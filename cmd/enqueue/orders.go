@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"cphpurchase/internal/cph"
+	"cphpurchase/internal/strictjson"
 	"cphpurchase/internal/tasks"
 )
 
@@ -34,8 +34,8 @@ type orderDefaults struct {
 	projectID string
 }
 
-// parsedOrder is one order of a file: valid (err nil) or not (err says why, a cph.FieldErrors for
-// every problem of decoding and validation).
+// parsedOrder is one order of a file: valid (err nil) or not (err says why, a
+// strictjson.FieldErrors for every problem of decoding and validation).
 type parsedOrder struct {
 	line  int // 1-based line for JSON Lines; 0 for a whole-file document
 	order *tasks.Order
@@ -49,7 +49,7 @@ func (p parsedOrder) problem(source string) error {
 	if p.line > 0 {
 		where = fmt.Sprintf("%s: line %d", source, p.line)
 	}
-	var fes cph.FieldErrors
+	var fes strictjson.FieldErrors
 	if !errors.As(p.err, &fes) {
 		return fmt.Errorf("%s: %w", where, p.err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"cphpurchase/internal/strictjson"
 )
 
 // FuzzDecodePurchaseRequest feeds arbitrary bytes to the decoder and the validator. Neither may
@@ -67,7 +69,7 @@ func FuzzDecodePurchaseRequest(f *testing.F) {
 // a message, each valid UTF-8 on one line.
 func checkFieldErrors(t *testing.T, err error) {
 	t.Helper()
-	var es FieldErrors
+	var es strictjson.FieldErrors
 	if !errors.As(err, &es) || len(es) == 0 {
 		t.Fatalf("error is not a non-empty FieldErrors: %#v", err)
 	}

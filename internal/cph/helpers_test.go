@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"cphpurchase/internal/strictjson"
 )
 
 // apiExample is the request of the API page's "Example Requests" (seed/000_91cefa11f3ce0b30.txt),
@@ -27,14 +29,14 @@ func errLines(err error) []string {
 	if err == nil {
 		return nil
 	}
-	es, ok := err.(FieldErrors)
+	es, ok := err.(strictjson.FieldErrors)
 	if !ok {
 		return []string{"not FieldErrors: " + err.Error()}
 	}
 	return fieldLines(es)
 }
 
-func fieldLines(es FieldErrors) []string {
+func fieldLines(es strictjson.FieldErrors) []string {
 	if len(es) == 0 {
 		return nil
 	}

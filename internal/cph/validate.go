@@ -3,6 +3,8 @@ package cph
 import (
 	"strings"
 	"unicode/utf8"
+
+	"cphpurchase/internal/strictjson"
 )
 
 // Validate checks r against every rule of the API reference (docs/cph-api.md, "The purchase body",
@@ -13,7 +15,7 @@ import (
 // subnet outside the VPC), but one that fails would surely be refused, or buy something else.
 // It returns nil when r is valid; use its Err method where an error is wanted, since a nil
 // FieldErrors stored in an error interface is not a nil error.
-func (r *PurchaseRequest) Validate() FieldErrors {
+func (r *PurchaseRequest) Validate() strictjson.FieldErrors {
 	var c checker
 	if r == nil {
 		c.errs.Add("request", "is required")
@@ -24,7 +26,7 @@ func (r *PurchaseRequest) Validate() FieldErrors {
 	if c.required(p+"server_name", r.ServerName) {
 		c.maxChars(p+"server_name", r.ServerName, rules.ServerNameMaxChars)
 		if !nameChars(r.ServerName) {
-			c.errs.Add(p+"server_name", "may contain only letters, digits, _ and -, got %s", quote(r.ServerName))
+			c.errs.Add(p+"server_name", "may contain only letters, digits, _ and -, got %s", strictjson.Quote(r.ServerName))
 		}
 	}
 	if c.required(p+"server_model_name", r.ServerModelName) {
@@ -41,7 +43,7 @@ func (r *PurchaseRequest) Validate() FieldErrors {
 	}
 	c.maxBytes(p+"keypair_name", r.KeypairName, rules.KeypairNameMaxBytes)
 	for i, port := range r.Ports {
-		c.port(indexPath(p+"ports", i), port)
+		c.port(strictjson.IndexPath(p+"ports", i), port)
 	}
 	c.extendParam(p+"extend_param", r.ExtendParam)
 	if c.required(p+"tenant_vpc_id", r.TenantVPCID) {
@@ -51,7 +53,7 @@ func (r *PurchaseRequest) Validate() FieldErrors {
 		c.errs.Add(p+"nics", "at least one is required")
 	}
 	for i, nic := range r.NICs {
-		c.nic(indexPath(p+"nics", i), nic)
+		c.nic(strictjson.IndexPath(p+"nics", i), nic)
 	}
 	c.publicIP(p+"public_ip", r.PublicIP)
 	if r.PhoneCountPerIP != nil {
@@ -70,7 +72,7 @@ func (r *PurchaseRequest) Validate() FieldErrors {
 
 // checker collects the violations of one Validate call.
 type checker struct {
-	errs FieldErrors
+	errs strictjson.FieldErrors
 }
 
 func (c *checker) port(path string, port Port) {
@@ -245,13 +247,13 @@ func (c *checker) oneOfInt(path string, v int, cs []intChoice) {
 
 func (c *checker) oneOfString(path, v string, list []string) {
 	if !hasString(list, v) {
-		c.errs.Add(path, "must be one of %s, got %s", strings.Join(list, ", "), quote(v))
+		c.errs.Add(path, "must be one of %s, got %s", strings.Join(list, ", "), strictjson.Quote(v))
 	}
 }
 
 func (c *checker) uuid(path, s string) {
 	if !isUUID(s) {
-		c.errs.Add(path, "must be a UUID, got %s", quote(s))
+		c.errs.Add(path, "must be a UUID, got %s", strictjson.Quote(s))
 	}
 }
 

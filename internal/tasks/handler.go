@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"cphpurchase/internal/cph"
+	"cphpurchase/internal/strictjson"
 )
 
 // API is what the pipeline needs of the CPH API; *cph.Client is the real one.
@@ -228,7 +229,7 @@ func (d *delivery) runToEnd(ctx context.Context) error {
 // decodeTask decodes and validates the task's order, filling the default project.
 func decodeTask(taskType string, payload []byte, defaultProject string) (*Order, error) {
 	if taskType != TypePurchase {
-		return nil, cph.FieldErrors{{Path: "(task)", Message: fmt.Sprintf("type must be %s, got %q", TypePurchase, taskType)}}
+		return nil, strictjson.FieldErrors{{Path: "(task)", Message: fmt.Sprintf("type must be %s, got %q", TypePurchase, taskType)}}
 	}
 	o, err := DecodeOrder(payload)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"cphpurchase/internal/cph"
+	"cphpurchase/internal/strictjson"
 )
 
 // TypePurchase is the asynq task type of a purchase order.
@@ -35,13 +36,14 @@ type Order struct {
 }
 
 // DecodeOrder decodes an order strictly: unknown fields, wrong types and malformed JSON are
-// cph.FieldErrors naming their JSON path. It does not validate the rules; see Order.Validate.
+// strictjson.FieldErrors naming their JSON path. It does not validate the rules; see
+// Order.Validate.
 func DecodeOrder(data []byte) (*Order, error) {
 	if len(data) > MaxOrderBytes {
-		return nil, cph.FieldErrors{{Path: "(root)", Message: fmt.Sprintf("order is %d bytes, more than the limit of %d", len(data), MaxOrderBytes)}}
+		return nil, strictjson.FieldErrors{{Path: "(root)", Message: fmt.Sprintf("order is %d bytes, more than the limit of %d", len(data), MaxOrderBytes)}}
 	}
 	var o Order
-	if err := cph.DecodeStrict(data, "", &o); err != nil {
+	if err := strictjson.Decode(data, "", &o); err != nil {
 		return nil, capFieldErrors(err)
 	}
 	return &o, nil
@@ -53,18 +55,18 @@ const MaxFieldErrors = 50
 
 // capFieldErrors keeps the first MaxFieldErrors violations of err and says how many it dropped.
 func capFieldErrors(err error) error {
-	var fields cph.FieldErrors
+	var fields strictjson.FieldErrors
 	if !errors.As(err, &fields) || len(fields) <= MaxFieldErrors {
 		return err
 	}
-	out := append(cph.FieldErrors{}, fields[:MaxFieldErrors]...)
+	out := append(strictjson.FieldErrors{}, fields[:MaxFieldErrors]...)
 	out.Add("(root)", "and %d more problems", len(fields)-MaxFieldErrors)
 	return out
 }
 
 // Validate checks the whole order and returns every violation at once, or nil.
 func (o *Order) Validate() error {
-	var errs cph.FieldErrors
+	var errs strictjson.FieldErrors
 	if len(o.IdempotencyKey) > MaxKeyBytes {
 		errs.Add("idempotency_key", "must be at most %d bytes, got %d", MaxKeyBytes, len(o.IdempotencyKey))
 	}

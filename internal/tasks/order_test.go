@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"cphpurchase/internal/cph"
+	"cphpurchase/internal/strictjson"
 )
 
 func TestDecodeOrderBadInput(t *testing.T) {
@@ -29,7 +29,7 @@ func TestDecodeOrderBadInput(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeOrder([]byte(tc.payload))
-			var fields cph.FieldErrors
+			var fields strictjson.FieldErrors
 			if !errors.As(err, &fields) || len(fields) == 0 {
 				t.Fatalf("err = %v, want field errors", err)
 			}
@@ -59,7 +59,7 @@ func TestOrderValidateAndKey(t *testing.T) {
 	o.ProjectID = ""
 	o.IdempotencyKey = strings.Repeat("k", MaxKeyBytes+1)
 	err := o.Validate()
-	var fields cph.FieldErrors
+	var fields strictjson.FieldErrors
 	if !errors.As(err, &fields) || len(fields) != 2 || fields[0].Path != "idempotency_key" || fields[1].Path != "project_id" {
 		t.Fatalf("err = %v", err)
 	}

@@ -80,7 +80,7 @@ func (p *Producer) options(taskID string) []asynq.Option {
 
 // Enqueue validates o and puts it on the queue, or reports it as a duplicate when its key was seen
 // before with the same request (in the ledger, or as a task that still exists). An invalid order
-// is a cph.FieldErrors; a key seen before with another request is a *ConflictError.
+// is a strictjson.FieldErrors; a key seen before with another request is a *ConflictError.
 func (p *Producer) Enqueue(ctx context.Context, o *Order) (EnqueueResult, error) {
 	if err := o.Validate(); err != nil {
 		return EnqueueResult{}, err

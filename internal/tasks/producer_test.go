@@ -10,7 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"cphpurchase/internal/cph"
+	"cphpurchase/internal/strictjson"
 )
 
 func newTestProducer(t *testing.T, tr *testRedis) *Producer {
@@ -124,7 +124,7 @@ func TestEnqueueManyStopsAtAnInvalidOrder(t *testing.T) {
 	eleven := 11
 	orders[bad].Request.Count = &eleven
 	results, err := p.EnqueueMany(context.Background(), orders, 4, nil)
-	var fields cph.FieldErrors
+	var fields strictjson.FieldErrors
 	if !errors.As(err, &fields) || !strings.Contains(err.Error(), fmt.Sprintf("order %d:", bad+1)) {
 		t.Fatalf("err = %v, want the field errors of order %d", err, bad+1)
 	}

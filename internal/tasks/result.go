@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"cphpurchase/internal/cph"
+	"cphpurchase/internal/strictjson"
 )
 
 // Status of a terminal result.
@@ -45,11 +46,11 @@ type Result struct {
 
 // ResultError says why an order was dead-lettered.
 type ResultError struct {
-	Class      ErrorClass       `json:"class"`
-	Code       string           `json:"code,omitempty"`
-	HTTPStatus int              `json:"http_status,omitempty"`
-	Message    string           `json:"message"`
-	Fields     []cph.FieldError `json:"fields,omitempty"`
+	Class      ErrorClass              `json:"class"`
+	Code       string                  `json:"code,omitempty"`
+	HTTPStatus int                     `json:"http_status,omitempty"`
+	Message    string                  `json:"message"`
+	Fields     []strictjson.FieldError `json:"fields,omitempty"`
 	// Candidates are the orders that could be this key's when an ambiguous one cannot be proven:
 	// what an operator checks in BSS before replaying or deleting the dead letter.
 	Candidates []string `json:"candidate_order_ids,omitempty"`
@@ -58,7 +59,7 @@ type ResultError struct {
 // resultError describes err as the error part of a result of class class.
 func resultError(class ErrorClass, err error) *ResultError {
 	re := &ResultError{Class: class, Message: err.Error()}
-	var fields cph.FieldErrors
+	var fields strictjson.FieldErrors
 	if errors.As(err, &fields) {
 		re.Fields = fields
 		re.Message = "the order is invalid"

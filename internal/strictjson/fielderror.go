@@ -1,24 +1,27 @@
-package cph
+package strictjson
 
 import (
 	"fmt"
 	"strings"
 )
 
-// FieldError is one broken rule: the JSON path of the field, in the form
-// request.ports[1].listen_port, and a message that states the rule.
+// FieldError is one problem with a document: the JSON path of the value, in the form
+// request.ports[1].listen_port, and a message that states the rule it breaks. Decode reports
+// what is wrong with a document's syntax and types as FieldErrors; validation code reports the
+// rules of its values in the same type, so that a caller handles both alike.
 type FieldError struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`
 }
 
+// String is "path: message", one line of FieldErrors.Error.
 func (e FieldError) String() string { return e.Path + ": " + e.Message }
 
-// FieldErrors is every broken rule of one document, reported at once so that a user fixes a file
-// in one pass instead of one error a run.
+// FieldErrors is every problem of one document, reported at once so that a user fixes a file
+// in one pass instead of one error a run. It is an error; use Err to return one that may be empty.
 type FieldErrors []FieldError
 
-// Error prints one path and message a line, as docs/contract.md shows them.
+// Error prints one "path: message" a line, in order.
 func (es FieldErrors) Error() string {
 	lines := make([]string, len(es))
 	for i, e := range es {

@@ -1,4 +1,4 @@
-package cph
+package strictjson
 
 import (
 	"strconv"
@@ -16,12 +16,12 @@ func pathOrRoot(prefix string) string {
 	return prefix
 }
 
-// fieldPath appends an object key to path, as request.extend_param.period_num. A key that is
+// FieldPath appends an object key to path, as request.extend_param.period_num. A key that is
 // not a plain name (a dot, a space, a quote, or very long) is written as ["…"] so that the path
 // stays readable and unambiguous whatever a document contains.
-func fieldPath(path, key string) string {
+func FieldPath(path, key string) string {
 	if !plainKey(key) {
-		return path + "[" + quote(key) + "]"
+		return path + "[" + Quote(key) + "]"
 	}
 	if path == "" {
 		return key
@@ -29,8 +29,8 @@ func fieldPath(path, key string) string {
 	return path + "." + key
 }
 
-// indexPath appends an array index to path, as request.ports[1].
-func indexPath(path string, i int) string {
+// IndexPath appends an array index to path, as request.ports[1].
+func IndexPath(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
@@ -66,8 +66,8 @@ func shorten(s string) string {
 	return s[:cut] + "…"
 }
 
-// quote writes a user's string value for a message: shortened, in Go quotes, with control and
+// Quote writes a user's string value for a message: shortened, in Go quotes, with control and
 // invalid bytes escaped so that a message is always one printable line.
-func quote(s string) string {
+func Quote(s string) string {
 	return strconv.Quote(shorten(s))
 }

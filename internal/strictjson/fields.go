@@ -1,8 +1,9 @@
-package cph
+package strictjson
 
 import (
 	"reflect"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -11,6 +12,28 @@ import (
 type jsonField struct {
 	typ      reflect.Type
 	asString bool
+}
+
+// fieldCache maps each struct type Decode has met to its fields, as structFields finds them
+// (reflect.Type to map[string]jsonField), so that a type's tags are read once per process rather
+// than once per document. It is the package's only mutable global, and acceptable because it is
+// invisible: an entry is a pure function of its type (a Go type, tags included, never changes),
+// is complete before it is stored and is never written again, so a decode gives the same answer
+// whether or not the entry was there, whichever goroutine stored it first. sync.Map makes it safe
+// for concurrent decodes; two goroutines meeting a new type at once may both compute its fields,
+// and LoadOrStore keeps one of the identical answers. It grows only with the number of distinct
+// struct types decoded, which a program fixes at compile time (types built with reflect.StructOf
+// at run time would add one entry each, as they do to encoding/json's own field cache).
+var fieldCache sync.Map
+
+// cachedFields returns structFields(t) from fieldCache, computing it on first use. The map is
+// shared: callers only read it.
+func cachedFields(t reflect.Type) map[string]jsonField {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(map[string]jsonField)
+	}
+	f, _ := fieldCache.LoadOrStore(t, structFields(t))
+	return f.(map[string]jsonField)
 }
 
 // structFields returns the fields of struct type t by their JSON names, following the rules of

@@ -1,4 +1,4 @@
-package cph
+package strictjson
 
 import (
 	"encoding"
@@ -21,9 +21,8 @@ var (
 // the Go type; values it does not check (unknown fields, json.RawMessage, interfaces) are
 // skipped iteratively, so deeply nested input cannot exhaust the stack.
 type walker struct {
-	dec    *json.Decoder
-	errs   FieldErrors
-	fields map[reflect.Type]map[string]jsonField // per decode call; never shared
+	dec  *json.Decoder
+	errs FieldErrors
 }
 
 // errTokens reports a token stream that breaks off; it cannot happen on input that passed the
@@ -57,8 +56,14 @@ func (w *walker) value(tok json.Token, t reflect.Type, path string) error {
 		}
 		return nil
 	case t == numberType:
-		switch tok.(type) {
-		case json.Number, string:
+		switch tok := tok.(type) {
+		case json.Number:
+			return nil
+		case string:
+			// encoding/json takes a json.Number from a string only when it holds a number literal.
+			if !validNumberLiteral(tok) {
+				w.add(path, "must be a number or a string holding one, got %s", Quote(tok))
+			}
 			return nil
 		}
 		w.mismatch(path, "a number", tok)
@@ -67,14 +72,15 @@ func (w *walker) value(tok json.Token, t reflect.Type, path string) error {
 
 	switch t.Kind() {
 	case reflect.Struct:
+		fields := cachedFields(t)
 		return w.object(tok, path, func(key string) (jsonField, bool) {
-			f, ok := w.structFields(t)[key]
+			f, ok := fields[key]
 			return f, ok
 		})
 	case reflect.Map:
 		return w.object(tok, path, func(key string) (jsonField, bool) {
 			if msg := mapKeyProblem(t.Key(), key); msg != "" {
-				w.add(fieldPath(path, key), "%s", msg)
+				w.add(FieldPath(path, key), "%s", msg)
 			}
 			return jsonField{typ: t.Elem()}, true
 		})
@@ -142,13 +148,13 @@ func (w *walker) quotedScalar(tok json.Token, t reflect.Type, path string) error
 		bad = !validNumberLiteral(s) || numberProblem(t, s) != ""
 	}
 	if bad {
-		w.add(path, "must be a string holding %s, got %s", scalarName(t), quote(s))
+		w.add(path, "must be a string holding %s, got %s", scalarName(t), Quote(s))
 	}
 	return nil
 }
 
 // object checks a JSON object whose keys field resolves; unknown keys are errors, and so are
-// keys given twice, because a money-spending request whose fields say two things is suspicious.
+// keys given twice, because a document whose fields say two things is suspicious.
 func (w *walker) object(tok json.Token, path string, field func(key string) (jsonField, bool)) error {
 	if tok != json.Delim('{') {
 		w.mismatch(path, "an object", tok)
@@ -168,7 +174,7 @@ func (w *walker) object(tok json.Token, path string, field func(key string) (jso
 		if err != nil {
 			return err
 		}
-		p := fieldPath(path, key)
+		p := FieldPath(path, key)
 		if seen[key] {
 			w.add(p, "duplicate field")
 		}
@@ -201,7 +207,7 @@ func (w *walker) array(tok json.Token, elem reflect.Type, path string) error {
 		if err != nil {
 			return err
 		}
-		if err := w.value(vt, elem, indexPath(path, i)); err != nil {
+		if err := w.value(vt, elem, IndexPath(path, i)); err != nil {
 			return err
 		}
 	}
@@ -212,7 +218,7 @@ func (w *walker) array(tok json.Token, elem reflect.Type, path string) error {
 func (w *walker) bytes(tok json.Token, path string) error {
 	s := tok.(string)
 	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-		w.add(path, "must be a base64 string, got %s", quote(s))
+		w.add(path, "must be a base64 string, got %s", Quote(s))
 	}
 	return nil
 }
@@ -246,19 +252,6 @@ func (w *walker) skip(tok json.Token) error {
 		}
 	}
 	return nil
-}
-
-// structFields resolves the JSON fields of t once per decode call.
-func (w *walker) structFields(t reflect.Type) map[string]jsonField {
-	f, ok := w.fields[t]
-	if !ok {
-		f = structFields(t)
-		if w.fields == nil {
-			w.fields = map[reflect.Type]map[string]jsonField{}
-		}
-		w.fields[t] = f
-	}
-	return f
 }
 
 // add records a problem at path; the empty path, of a document decoded without a prefix, is
@@ -358,7 +351,7 @@ func mapKeyProblem(k reflect.Type, key string) string {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		if numberProblem(k, key) != "" {
-			return "key " + quote(key) + " must be " + numberKindName(k.Kind())
+			return "key " + Quote(key) + " must be " + numberKindName(k.Kind())
 		}
 	}
 	return ""
