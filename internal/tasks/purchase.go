@@ -48,13 +48,18 @@ func (d *delivery) admit(ctx context.Context) error {
 	return nil
 }
 
+// slotTolerance is the least lateness stillInSlot tolerates: a mark takes a millisecond or two,
+// and far more on a busy machine; at a high CPH_RATE_LIMIT one slot's interval is shorter than
+// that, and re-queueing every call would starve the fleet instead of protecting the API.
+const slotTolerance = 50 * time.Millisecond
+
 // stillInSlot lets the call go only while its rate-limit slot is fresh. The mark is a Redis write:
 // when Redis is slow or away, every handler whose slot passed meanwhile would send the moment it
 // answers again, in a burst over CPH_RATE_LIMIT. A call held up longer than one slot's interval
-// takes its mark back, uncounted, and waits for a slot of its own again.
+// (at least slotTolerance) takes its mark back, uncounted, and waits for a slot of its own again.
 func (d *delivery) stillInSlot(ctx context.Context, late time.Duration) error {
 	h := d.h
-	if h.cfg.RateLimiter == nil || late <= h.cfg.RateLimiter.Interval() {
+	if h.cfg.RateLimiter == nil || late <= max(h.cfg.RateLimiter.Interval(), slotTolerance) {
 		return nil
 	}
 	err := fmt.Errorf("the posting mark took %s, past the rate-limit slot: waiting for a new slot", late.Round(time.Millisecond))
