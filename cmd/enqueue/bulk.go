@@ -101,8 +101,8 @@ func (a *app) bulk(cmd *cobra.Command, file string, skipInvalid bool, concurrenc
 		return printJSON(a.stdout, sum)
 	}
 
-	return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
-		clean, err := a.dropConflicts(ctx, cmd, b, parsed, valid, source)
+	return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
+		clean, err := a.dropConflicts(ctx, cmd, op.Producer(), parsed, valid, source)
 		if err != nil {
 			return err
 		}
@@ -114,14 +114,14 @@ func (a *app) bulk(cmd *cobra.Command, file string, skipInvalid bool, concurrenc
 			return invalidInput(fmt.Errorf("%s: %d of %d orders reuse a key for a different purchase: nothing enqueued (give them new keys, or pass --skip-invalid to enqueue the other %d)",
 				source, sum.Conflicts, sum.Total, len(clean)))
 		}
-		return a.enqueueAll(ctx, b, source, clean, sum, concurrency)
+		return a.enqueueAll(ctx, op.Producer(), source, clean, sum, concurrency)
 	})
 }
 
 // dropConflicts reports, on stderr, each valid order whose key was first submitted with a
 // different request, and returns the others.
-func (a *app) dropConflicts(ctx context.Context, cmd *cobra.Command, b *backend, parsed []parsedOrder, valid []*tasks.Order, source string) ([]*tasks.Order, error) {
-	conflicts, err := b.producer.Conflicts(ctx, valid)
+func (a *app) dropConflicts(ctx context.Context, cmd *cobra.Command, p *tasks.Producer, parsed []parsedOrder, valid []*tasks.Order, source string) ([]*tasks.Order, error) {
+	conflicts, err := p.Conflicts(ctx, valid)
 	if err != nil {
 		return nil, err
 	}
@@ -141,8 +141,8 @@ func (a *app) dropConflicts(ctx context.Context, cmd *cobra.Command, b *backend,
 }
 
 // enqueueAll enqueues the valid orders and prints the summary, partial when the run stopped.
-func (a *app) enqueueAll(ctx context.Context, b *backend, source string, valid []*tasks.Order, sum bulkSummary, concurrency int) error {
-	results, runErr := b.producer.EnqueueMany(ctx, valid, concurrency, newProgress(a.stderr, len(valid)))
+func (a *app) enqueueAll(ctx context.Context, p *tasks.Producer, source string, valid []*tasks.Order, sum bulkSummary, concurrency int) error {
+	results, runErr := p.EnqueueMany(ctx, valid, concurrency, newProgress(a.stderr, len(valid)))
 	for _, r := range results {
 		switch r.Status {
 		case tasks.EnqueueEnqueued:

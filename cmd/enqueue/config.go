@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -84,23 +83,15 @@ func (s *settings) resolve(fs *pflag.FlagSet, getenv func(string) string) error 
 	return nil
 }
 
-// backend is what the commands that touch Redis share. Only they open it, so that validate and
-// --help work with no Redis at all.
-type backend struct {
-	rdb       redis.UniversalClient
-	inspector *asynq.Inspector
-	ledger    *tasks.Ledger
-	dls       *tasks.DeadLetters
-	producer  *tasks.Producer
-}
-
 // pingTimeout bounds the first contact with Redis, so that an unreachable one fails in seconds.
 const pingTimeout = 15 * time.Second
 
-// connect opens Redis and checks that it answers. A missing or malformed URL is invalid input
-// (exit 2); a Redis that does not answer is a failure (exit 1). redisconn.ParseURL's errors never
-// repeat the URL, which may carry a password, and neither do these.
-func (s *settings) connect(ctx context.Context) (*backend, error) {
+// connect opens Redis, checks that it answers, and returns the operator that the commands that
+// touch Redis share. Only they open it, so that validate and --help work with no Redis at all. A
+// missing or malformed URL is invalid input (exit 2); a Redis that does not answer is a failure
+// (exit 1). redisconn.ParseURL's errors never repeat the URL, which may carry a password, and
+// neither do these.
+func (s *settings) connect(ctx context.Context) (*tasks.Operator, error) {
 	if s.redisURL == "" {
 		return nil, invalidInput(errors.New("REDIS_URL is not set: set it or --redis-url to redis://host:port/db, " +
 			"or run `worker --embedded`, which prints one to use"))
@@ -116,36 +107,23 @@ func (s *settings) connect(ctx context.Context) (*backend, error) {
 		_ = rdb.Close()
 		return nil, failed(fmt.Errorf("cannot reach Redis: %w", err))
 	}
-	keys := tasks.NewKeys(s.resultsStream)
-	ledger := tasks.NewLedger(rdb, keys, 0)
-	insp := asynq.NewInspectorFromRedisClient(rdb)
-	return &backend{
-		rdb:       rdb,
-		inspector: insp,
-		ledger:    ledger,
-		dls:       tasks.NewDeadLetters(rdb, keys),
-		producer: tasks.NewProducer(tasks.ProducerConfig{
-			Client:    asynq.NewClientFromRedisClient(rdb),
-			Ledger:    ledger,
-			Inspector: insp,
-			Queue:     s.queue,
-			MaxRetry:  s.maxRetry,
-		}),
-	}, nil
+	op, err := tasks.NewOperator(rdb, tasks.OperatorConfig{Queue: s.queue, ResultsStream: s.resultsStream, MaxRetry: s.maxRetry})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, invalidInput(err)
+	}
+	return op, nil
 }
 
-// Close closes the Redis connections; asynq's client and inspector share them.
-func (b *backend) Close() error { return b.rdb.Close() }
-
-// withBackend opens Redis for fn, the part of a command that needs it, and closes it after.
-func (a *app) withBackend(cmd *cobra.Command, fn func(context.Context, *backend) error) error {
+// withOperator opens Redis for fn, the part of a command that needs it, and closes it after.
+func (a *app) withOperator(cmd *cobra.Command, fn func(context.Context, *tasks.Operator) error) error {
 	ctx := cmd.Context()
-	b, err := a.cfg.connect(ctx)
+	op, err := a.cfg.connect(ctx)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	return fn(ctx, b)
+	defer op.Close()
+	return fn(ctx, op)
 }
 
 // quietRedis stops go-redis from logging its dial retries to stderr: an unreachable Redis is

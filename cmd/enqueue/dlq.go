@@ -80,14 +80,20 @@ func (a *app) dlqListCmd() *cobra.Command {
 			if limit < 0 {
 				return usageErrorf("--limit must be at least 0, got %d", limit)
 			}
-			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
-				return eachDeadLetter(ctx, b.dls, class, limit, func(d tasks.DeadLetter) error {
+			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
+				for d, err := range op.ListDeadLetters(ctx, tasks.DeadLetterQuery{Class: tasks.ErrorClass(class), Limit: limit}) {
+					if err != nil {
+						return err
+					}
 					item := dlqItem{TaskID: d.TaskID, IdempotencyKey: d.IdempotencyKey, Class: d.Class, Attempts: d.Attempts, FailedAt: d.FailedAt}
 					if d.Error != nil {
 						item.Error, item.Code = d.Error.Message, d.Error.Code
 					}
-					return printJSON(a.stdout, item)
-				})
+					if err := printJSON(a.stdout, item); err != nil {
+						return err
+					}
+				}
+				return nil
 			})
 		}),
 	}
@@ -109,8 +115,8 @@ configuration, never part of an order.`,
   enqueue dlq show batch-2026-11/row-17 | jq .payload > fixed.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: operation(func(cmd *cobra.Command, args []string) error {
-			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
-				d, err := findDeadLetter(ctx, b.dls, args[0])
+			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
+				d, err := op.FindDeadLetter(ctx, args[0])
 				if err != nil {
 					return err
 				}
@@ -156,13 +162,9 @@ When one replay fails, the others still go ahead, and the command exits 1.`,
 			if err := sel.check(args); err != nil {
 				return err
 			}
-			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
-				return a.eachSelected(ctx, cmd, b, sel, args, "replayed", func(id string) (any, error) {
-					d, err := findDeadLetter(ctx, b.dls, id)
-					if err != nil {
-						return nil, err
-					}
-					return b.producer.Replay(ctx, b.dls, b.inspector, d.TaskID, tasks.ReplayOptions{Rebuy: rebuy})
+			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
+				return a.eachSelected(ctx, cmd, op, sel, args, "replayed", func(id string) (any, error) {
+					return op.Replay(ctx, id, tasks.ReplayOptions{Rebuy: rebuy})
 				})
 			})
 		}),
@@ -200,32 +202,19 @@ When one delete fails, the others still go ahead, and the command exits 1.`,
 			if err := sel.check(args); err != nil {
 				return err
 			}
-			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
-				return a.eachSelected(ctx, cmd, b, sel, args, "deleted", func(id string) (any, error) {
-					return a.deleteDeadLetter(ctx, b, id)
+			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
+				return a.eachSelected(ctx, cmd, op, sel, args, "deleted", func(id string) (any, error) {
+					d, err := op.Discard(ctx, id)
+					if err != nil {
+						return nil, err
+					}
+					return deleted{TaskID: d.TaskID, IdempotencyKey: d.IdempotencyKey, Status: "deleted"}, nil
 				})
 			})
 		}),
 	}
 	sel.register(cmd.Flags(), "delete")
 	return cmd
-}
-
-// deleteDeadLetter drops the dead letter of id and its archived asynq task. A task in any other
-// state is left alone: it is a live order (a replay in flight), not the dead one.
-func (a *app) deleteDeadLetter(ctx context.Context, b *backend, id string) (deleted, error) {
-	d, err := findDeadLetter(ctx, b.dls, id)
-	if err != nil {
-		return deleted{}, err
-	}
-	ok, err := b.dls.Discard(ctx, b.inspector, d, a.cfg.queue)
-	if err != nil {
-		return deleted{}, err
-	}
-	if !ok {
-		return deleted{}, fmt.Errorf("dead letter %s was dropped meanwhile", d.TaskID)
-	}
-	return deleted{TaskID: d.TaskID, IdempotencyKey: d.IdempotencyKey, Status: "deleted"}, nil
 }
 
 // selection is which dead letters replay and delete act on: the ids and keys given, or --all of
@@ -256,14 +245,13 @@ func (s *selection) check(args []string) error {
 // eachSelected calls fn for each selected dead letter, printing its output as a JSON line. A
 // failure is reported and the rest still go ahead: one bad id must not stop a batch replay.
 // With --all, the ids are collected first, so that dropping them does not shift the pages read.
-func (a *app) eachSelected(ctx context.Context, cmd *cobra.Command, b *backend, s selection, ids []string, done string, fn func(id string) (any, error)) error {
+func (a *app) eachSelected(ctx context.Context, cmd *cobra.Command, op *tasks.Operator, s selection, ids []string, done string, fn func(id string) (any, error)) error {
 	if s.all {
-		err := eachDeadLetter(ctx, b.dls, s.class, 0, func(d tasks.DeadLetter) error {
+		for d, err := range op.ListDeadLetters(ctx, tasks.DeadLetterQuery{Class: tasks.ErrorClass(s.class)}) {
+			if err != nil {
+				return err
+			}
 			ids = append(ids, d.TaskID)
-			return nil
-		})
-		if err != nil {
-			return err
 		}
 	}
 	failures := 0
@@ -284,48 +272,6 @@ func (a *app) eachSelected(ctx context.Context, cmd *cobra.Command, b *backend, 
 		return failed(fmt.Errorf("%d of %d dead letters could not be %s", failures, len(ids), done))
 	}
 	return nil
-}
-
-// dlqPage is how many dead letters one List call reads.
-const dlqPage = 500
-
-// eachDeadLetter calls fn with the dead letters, oldest first, of class (all when ""), at most
-// limit of them (all when 0).
-func eachDeadLetter(ctx context.Context, dls *tasks.DeadLetters, class string, limit int, fn func(tasks.DeadLetter) error) error {
-	n, err := dls.Count(ctx)
-	if err != nil {
-		return err
-	}
-	seen := 0
-	for off := int64(0); off < n; off += dlqPage {
-		page, err := dls.List(ctx, off, dlqPage)
-		if err != nil {
-			return err
-		}
-		for _, d := range page {
-			if class != "" && string(d.Class) != class {
-				continue
-			}
-			if err := fn(d); err != nil {
-				return err
-			}
-			if seen++; limit > 0 && seen >= limit {
-				return nil
-			}
-		}
-	}
-	return nil
-}
-
-// findDeadLetter finds a dead letter by task id, or by the idempotency key of its order.
-func findDeadLetter(ctx context.Context, dls *tasks.DeadLetters, idOrKey string) (tasks.DeadLetter, error) {
-	for _, id := range []string{idOrKey, tasks.TaskID(idOrKey)} {
-		d, ok, err := dls.Get(ctx, id)
-		if err != nil || ok {
-			return d, err
-		}
-	}
-	return tasks.DeadLetter{}, failed(fmt.Errorf("no dead letter with task id or key %q", idOrKey))
 }
 
 // classList names the dead-letter classes, for help and errors.

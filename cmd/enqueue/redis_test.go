@@ -55,10 +55,11 @@ func newTestRedis(t testing.TB) *testRedis {
 	id := randomID()
 	tr.queue = "test-" + id
 	tr.stream = "test:" + id + ":results"
-	keys := tasks.NewKeys(tr.stream)
-	tr.ledger = tasks.NewLedger(tr.rdb, keys, 0)
-	tr.dls = tasks.NewDeadLetters(tr.rdb, keys)
-	tr.insp = asynq.NewInspectorFromRedisClient(tr.rdb)
+	op, err := tasks.NewOperator(tr.rdb, tasks.OperatorConfig{Queue: tr.queue, ResultsStream: tr.stream, MaxRetry: defaultMaxRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.ledger, tr.dls, tr.insp = op.Ledger(), op.DeadLetters(), op.Inspector()
 	t.Cleanup(func() {
 		tr.cleanup(t)
 		_ = tr.rdb.Close()

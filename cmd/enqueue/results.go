@@ -50,11 +50,11 @@ func (a *app) resultsCmd() *cobra.Command {
 			if !streamID.MatchString(from) {
 				return usageErrorf("--from must be a stream entry id such as 1764093600000-0, or $, got %q", from)
 			}
-			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
+			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
 				if from == "$" {
 					// ReadResults would pass "$" to every XREAD and miss what arrives between
 					// two; the newest id now is where "$" means to start.
-					last, err := b.rdb.XRevRangeN(ctx, a.cfg.resultsStream, "+", "-", 1).Result()
+					last, err := op.Redis().XRevRangeN(ctx, a.cfg.resultsStream, "+", "-", 1).Result()
 					if err != nil {
 						return fmt.Errorf("read results stream: %w", err)
 					}
@@ -65,7 +65,7 @@ func (a *app) resultsCmd() *cobra.Command {
 				}
 				// ReadResults ends without error when ctx is cancelled: an interrupted --follow
 				// is done.
-				return tasks.ReadResults(ctx, b.rdb, a.cfg.resultsStream, from, follow, func(e tasks.StreamEntry) error {
+				return tasks.ReadResults(ctx, op.Redis(), a.cfg.resultsStream, from, follow, func(e tasks.StreamEntry) error {
 					return printJSON(a.stdout, e)
 				})
 			})

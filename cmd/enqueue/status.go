@@ -35,8 +35,8 @@ func (a *app) statusCmd() *cobra.Command {
 		Example: statusExample,
 		Args:    cobra.ExactArgs(1),
 		RunE: operation(func(cmd *cobra.Command, args []string) error {
-			return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
-				st, err := tasks.GetStatus(ctx, b.inspector, b.ledger, b.dls, a.cfg.queue, args[0])
+			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
+				st, err := op.Status(ctx, args[0])
 				if errors.Is(err, tasks.ErrNotFound) {
 					return failed(fmt.Errorf("no order with task id or key %q", args[0]))
 				}

@@ -15,9 +15,6 @@ import (
 const (
 	// defaultWait is how long --wait without a value waits for the result.
 	defaultWait = 10 * time.Minute
-	// pollEvery is how often --wait reads the ledger: fast enough to feel immediate, one cheap
-	// HGETALL a poll.
-	pollEvery = 200 * time.Millisecond
 	// reportEvery is how often --wait says on stderr that it still waits, when nothing changes.
 	reportEvery = 30 * time.Second
 )
@@ -90,8 +87,8 @@ func (a *app) submit(cmd *cobra.Command, file string, d orderDefaults, wait time
 	if p.err != nil {
 		return invalidInput(p.problem(sourceName(file)))
 	}
-	return a.withBackend(cmd, func(ctx context.Context, b *backend) error {
-		res, err := b.producer.Enqueue(ctx, p.order)
+	return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
+		res, err := op.Producer().Enqueue(ctx, p.order)
 		if errors.Is(err, tasks.ErrKeyConflict) {
 			if perr := printJSON(a.stdout, res); perr != nil {
 				return perr
@@ -104,16 +101,16 @@ func (a *app) submit(cmd *cobra.Command, file string, d orderDefaults, wait time
 		if wait <= 0 {
 			return printJSON(a.stdout, res)
 		}
-		return a.await(ctx, b, res, wait)
+		return a.await(ctx, op, res, wait)
 	})
 }
 
 // await waits for the terminal result of the order just enqueued and prints it.
-func (a *app) await(ctx context.Context, b *backend, res tasks.EnqueueResult, wait time.Duration) error {
+func (a *app) await(ctx context.Context, op *tasks.Operator, res tasks.EnqueueResult, wait time.Duration) error {
 	fmt.Fprintf(a.stderr, "enqueue: submit: %s: %s (key %q); waiting up to %s for its result\n", res.TaskID, res.Status, res.IdempotencyKey, wait)
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	e, err := awaitResult(wctx, b.ledger, res.IdempotencyKey, a.waitReporter(res.TaskID))
+	e, err := op.Await(wctx, res.IdempotencyKey, a.waitReporter(res.TaskID))
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return failed(fmt.Errorf("no result for %s after %s; the order stays queued: see 'enqueue status %s'", res.TaskID, wait, res.TaskID))
@@ -129,37 +126,6 @@ func (a *app) await(ctx context.Context, b *backend, res tasks.EnqueueResult, wa
 		return nil
 	}
 	return failed(deadLettered(res.TaskID, e.Result))
-}
-
-// awaitResult polls the ledger until key has its terminal result, calling report with the state
-// it waits in. The ledger is read rather than asynq: it keeps the result for 30 days, asynq
-// only for the task's retention. A replay reopens a failed key, and a reopened key has no result,
-// so a result that is there is the current run's.
-func awaitResult(ctx context.Context, l *tasks.Ledger, key string, report func(state string)) (tasks.Entry, error) {
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		e, ok, err := l.Get(ctx, key)
-		if ctx.Err() != nil {
-			return e, ctx.Err()
-		}
-		if err != nil {
-			return e, err
-		}
-		if ok && (e.State == tasks.StateSucceeded || e.State == tasks.StateFailed) && len(e.Result) > 0 {
-			return e, nil
-		}
-		state := "queued, not taken by a worker yet"
-		if ok {
-			state = string(e.State)
-		}
-		report(state)
-		select {
-		case <-ctx.Done():
-			return e, ctx.Err()
-		case <-tick.C:
-		}
-	}
 }
 
 // waitReporter says on stderr what --wait waits for: at each change of state, and every

@@ -3,7 +3,6 @@ package main
 import (
 	"net/http"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -20,19 +19,14 @@ func mountConsole(mux *http.ServeMux, cfg config, rdb redis.UniversalClient, log
 		log.Warn().Str("addr", cfg.HTTPAddr).Msg("operator console not served: HTTP_ADDR is reachable beyond this machine; set CONSOLE_TOKEN to serve it behind that token")
 		return nil
 	}
-	keys := tasks.NewKeys(cfg.ResultsStream)
-	ledger := tasks.NewLedger(rdb, keys, 0)
+	// The operator shares the worker's Redis client, which the worker closes: it is not closed here.
+	op, err := tasks.NewOperator(rdb, tasks.OperatorConfig{Queue: cfg.Queue, ResultsStream: cfg.ResultsStream, MaxRetry: cfg.MaxRetry})
+	if err != nil {
+		return err
+	}
 	c, err := console.New(console.Config{
-		Redis:       rdb,
-		Inspector:   asynq.NewInspectorFromRedisClient(rdb),
-		Ledger:      ledger,
-		DeadLetters: tasks.NewDeadLetters(rdb, keys),
-		Producer: tasks.NewProducer(tasks.ProducerConfig{
-			Client: asynq.NewClientFromRedisClient(rdb), Ledger: ledger, Queue: cfg.Queue, MaxRetry: cfg.MaxRetry,
-		}),
-		Queue:         cfg.Queue,
-		ResultsStream: cfg.ResultsStream,
-		Auth:          console.Auth{Addr: cfg.HTTPAddr, Token: cfg.ConsoleToken},
+		Operator: op,
+		Auth:     console.Auth{Addr: cfg.HTTPAddr, Token: cfg.ConsoleToken},
 	})
 	if err != nil {
 		return err

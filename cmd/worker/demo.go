@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -89,14 +90,12 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	say("Started a worker: %d handlers, fleet-wide rate limit %d purchases/s.", cfg.Concurrency, cfg.RateLimit)
 
 	opt, _ := redisconn.ParseURL(cfg.RedisURL)
-	rdb := redisconn.NewClient(opt)
-	defer rdb.Close()
-	keys := tasks.NewKeys(cfg.ResultsStream)
-	ledger := tasks.NewLedger(rdb, keys, 0)
-	dls := tasks.NewDeadLetters(rdb, keys)
-	client := asynq.NewClientFromRedisClient(rdb)
-	insp := asynq.NewInspectorFromRedisClient(rdb)
-	producer := tasks.NewProducer(tasks.ProducerConfig{Client: client, Ledger: ledger, Queue: cfg.Queue, MaxRetry: 5})
+	op, err := tasks.NewOperator(redisconn.NewClient(opt), tasks.OperatorConfig{Queue: cfg.Queue, ResultsStream: cfg.ResultsStream, MaxRetry: 5})
+	if err != nil {
+		return err
+	}
+	defer op.Close()
+	producer := op.Producer()
 
 	orders := []*tasks.Order{
 		demoOrder("demo-web", 1), demoOrder("demo-farm", 3), demoOrder("demo-throttled", 1),
@@ -128,7 +127,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	say("...and when a producer skips validation, the worker dead-letters it without calling the API.")
 	payload, _ := json.Marshal(bad)
-	if _, err := client.EnqueueContext(ctx, asynq.NewTask(tasks.TypePurchase, payload),
+	if _, err := op.Client().EnqueueContext(ctx, asynq.NewTask(tasks.TypePurchase, payload),
 		asynq.Queue(cfg.Queue), asynq.TaskID(tasks.TaskID(bad.Key()))); err != nil {
 		return err
 	}
@@ -138,25 +137,31 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 		keysToWait = append(keysToWait, o.Key())
 	}
 	say("Waiting for every order to end (demo-throttled is refused twice with 429; demo-lost-answer's answer is dropped after the order was placed)...")
-	if err := waitTerminal(ctx, ledger, keysToWait, 45*time.Second); err != nil {
+	if err := waitTerminal(ctx, op, keysToWait, 45*time.Second); err != nil {
 		return err
 	}
 	// An invalid order never takes its key in the ledger: its dead letter is what ends it.
 	if err := waitFor(ctx, 15*time.Second, func() (bool, error) {
-		_, ok, err := dls.Get(ctx, tasks.TaskID(bad.Key()))
-		return ok, err
+		_, err := op.FindDeadLetter(ctx, tasks.TaskID(bad.Key()))
+		if errors.Is(err, tasks.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
 	}); err != nil {
 		return fmt.Errorf("demo: the invalid order was not dead-lettered: %w", err)
 	}
 
 	say("The results stream (`enqueue results`), one terminal result per order:")
-	if err := printStream(ctx, rdb, cfg.ResultsStream, stdout); err != nil {
+	if err := printStream(ctx, op.Redis(), cfg.ResultsStream, stdout); err != nil {
 		return err
 	}
 
-	list, err := dls.List(ctx, 0, 100)
-	if err != nil {
-		return err
+	var list []tasks.DeadLetter
+	for d, err := range op.ListDeadLetters(ctx, tasks.DeadLetterQuery{Limit: 100}) {
+		if err != nil {
+			return err
+		}
+		list = append(list, d)
 	}
 	say("Dead letters (`enqueue dlq list`): %d", len(list))
 	for _, d := range list {
@@ -166,15 +171,15 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	say("The account is topped up; replaying the rejected order (`enqueue dlq replay`).")
 	script.inArrears.Store(false)
 	arrears := orders[4]
-	rep, err := producer.Replay(ctx, dls, insp, tasks.TaskID(arrears.Key()), tasks.ReplayOptions{})
+	rep, err := op.Replay(ctx, tasks.TaskID(arrears.Key()), tasks.ReplayOptions{})
 	if err != nil {
 		return err
 	}
 	printJSON(stdout, rep)
-	if err := waitTerminal(ctx, ledger, []string{arrears.Key()}, 30*time.Second); err != nil {
+	if err := waitTerminal(ctx, op, []string{arrears.Key()}, 30*time.Second); err != nil {
 		return err
 	}
-	e, _, _ := ledger.Get(ctx, arrears.Key())
+	e, _, _ := op.Ledger().Get(ctx, arrears.Key())
 	fmt.Fprintln(stdout, indent(string(e.Result)))
 
 	st := emb.sim.Stats()
@@ -194,13 +199,15 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// waitTerminal polls the ledger until every key has a terminal result.
-func waitTerminal(ctx context.Context, ledger *tasks.Ledger, keys []string, limit time.Duration) error {
+// waitTerminal waits until every key has a terminal result, for at most limit each.
+func waitTerminal(ctx context.Context, op *tasks.Operator, keys []string, limit time.Duration) error {
 	for _, k := range keys {
-		err := waitFor(ctx, limit, func() (bool, error) {
-			e, ok, err := ledger.Get(ctx, k)
-			return ok && (e.State == "succeeded" || e.State == "failed"), err
-		})
+		wctx, cancel := context.WithTimeout(ctx, limit)
+		_, err := op.Await(wctx, k, nil)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("not done within %s", limit)
+		}
 		if err != nil {
 			return fmt.Errorf("demo: order %s: %w", k, err)
 		}

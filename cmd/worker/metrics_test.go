@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
 	"cphpurchase/internal/cph/cphsim"
@@ -57,11 +56,11 @@ func TestMetricsEndpoint(t *testing.T) {
 	t.Cleanup(ts.Close)
 
 	ctx := context.Background()
-	keys := tasks.NewKeys(cfg.ResultsStream)
-	ledger := tasks.NewLedger(w.rdb, keys, 0)
-	client := asynq.NewClientFromRedisClient(w.rdb)
-	t.Cleanup(func() { _ = client.Close() })
-	producer := tasks.NewProducer(tasks.ProducerConfig{Client: client, Ledger: ledger, Queue: cfg.Queue, MaxRetry: 3})
+	op, err := tasks.NewOperator(w.rdb, tasks.OperatorConfig{Queue: cfg.Queue, ResultsStream: cfg.ResultsStream, MaxRetry: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	producer := op.Producer()
 	var orderKeys []string
 	for _, name := range []string{"metrics-web", "metrics-arrears"} {
 		o := demoOrder(name, 1)
@@ -72,7 +71,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		orderKeys = append(orderKeys, o.IdempotencyKey)
 	}
-	if err := waitTerminal(ctx, ledger, orderKeys, 60*time.Second); err != nil {
+	if err := waitTerminal(ctx, op, orderKeys, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
@@ -131,22 +130,22 @@ func TestOrdersOutlastAnAPIOutage(t *testing.T) {
 func enqueueAndWait(t *testing.T, cfg config, name string) tasks.Result {
 	t.Helper()
 	opt, _ := redisconn.ParseURL(cfg.RedisURL)
-	rdb := redisconn.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	ledger := tasks.NewLedger(rdb, tasks.NewKeys(cfg.ResultsStream), 0)
-	client := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { _ = client.Close() })
-	producer := tasks.NewProducer(tasks.ProducerConfig{Client: client, Ledger: ledger, Queue: cfg.Queue, MaxRetry: 10})
+	op, err := tasks.NewOperator(redisconn.NewClient(opt), tasks.OperatorConfig{Queue: cfg.Queue, ResultsStream: cfg.ResultsStream, MaxRetry: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = op.Close() })
+	producer := op.Producer()
 	o := demoOrder(name, 1)
 	o.ProjectID = cfg.ProjectID
 	ctx := context.Background()
 	if _, err := producer.Enqueue(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitTerminal(ctx, ledger, []string{o.Key()}, 90*time.Second); err != nil {
+	if err := waitTerminal(ctx, op, []string{o.Key()}, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	e, _, _ := ledger.Get(ctx, o.Key())
+	e, _, _ := op.Ledger().Get(ctx, o.Key())
 	var r tasks.Result
 	if err := json.Unmarshal(e.Result, &r); err != nil {
 		t.Fatal(err)

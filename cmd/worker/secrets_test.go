@@ -73,10 +73,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Cleanup(metricsServer.Close)
 
 			ctx := context.Background()
-			ledger := tasks.NewLedger(w.rdb, tasks.NewKeys(cfg.ResultsStream), 0)
-			client := asynq.NewClientFromRedisClient(w.rdb)
-			t.Cleanup(func() { _ = client.Close() })
-			producer := tasks.NewProducer(tasks.ProducerConfig{Client: client, Ledger: ledger, Queue: cfg.Queue, MaxRetry: 3})
+			op, err := tasks.NewOperator(w.rdb, tasks.OperatorConfig{Queue: cfg.Queue, ResultsStream: cfg.ResultsStream, MaxRetry: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			producer := op.Producer()
 			var keys []string
 			submit := func(name string) {
 				o := demoOrder(name, 1)
@@ -89,7 +90,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			for _, name := range []string{"sec-ok", "sec-arrears", "sec-lost", "sec-throttled"} {
 				submit(name)
 			}
-			if err := waitTerminal(ctx, ledger, keys, time.Minute); err != nil {
+			if err := waitTerminal(ctx, op, keys, time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			if mode == "iam" {
@@ -98,10 +99,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 			submit("sec-after-expiry")
 			bad := demoOrder("sec-invalid", 11)
 			payload, _ := json.Marshal(bad)
-			if _, err := client.Enqueue(asynq.NewTask(tasks.TypePurchase, payload), asynq.Queue(cfg.Queue)); err != nil {
+			if _, err := op.Client().Enqueue(asynq.NewTask(tasks.TypePurchase, payload), asynq.Queue(cfg.Queue)); err != nil {
 				t.Fatal(err)
 			}
-			if err := waitTerminal(ctx, ledger, keys, time.Minute); err != nil {
+			if err := waitTerminal(ctx, op, keys, time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			if mode == "iam" && len(issued.all()) < 2 {

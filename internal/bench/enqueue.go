@@ -69,11 +69,12 @@ func (r *run) bulkEnqueue(ctx context.Context) Row {
 	}
 	// EnqueueMany, into the queue that row 6's worker will empty.
 	r.bulk = r.newSpace("2")
-	p := tasks.NewProducer(tasks.ProducerConfig{
-		Client: asynq.NewClientFromRedisClient(r.rdb), Ledger: r.bulk.ledger(), Queue: r.bulk.queue, MaxRetry: bulkMaxRetry,
-	})
+	op, err := r.bulk.operator()
+	if err != nil {
+		return failed(err)
+	}
 	start := time.Now()
-	res, err := p.EnqueueMany(ctx, orders, conc, nil)
+	res, err := op.Producer().EnqueueMany(ctx, orders, conc, nil)
 	took := time.Since(start)
 	if err != nil {
 		return failed(fmt.Errorf("EnqueueMany: %w", err))
@@ -83,7 +84,7 @@ func (r *run) bulkEnqueue(ctx context.Context) Row {
 			return failed(fmt.Errorf("EnqueueMany: order %d: %s, want %s", i, e.Status, tasks.EnqueueEnqueued))
 		}
 	}
-	info, err := asynq.NewInspectorFromRedisClient(r.rdb).GetQueueInfo(r.bulk.queue)
+	info, err := op.Inspector().GetQueueInfo(r.bulk.queue)
 	if err != nil {
 		return failed(fmt.Errorf("inspect %s: %w", r.bulk.queue, err))
 	}

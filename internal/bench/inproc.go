@@ -75,9 +75,11 @@ func newServer(sp *space, concurrency int) *asynq.Server {
 
 // fill puts orders on sp's queue with the producer, unmeasured.
 func fill(ctx context.Context, sp *space, orders []*tasks.Order) error {
-	client := asynq.NewClientFromRedisClient(sp.rdb)
-	p := tasks.NewProducer(tasks.ProducerConfig{Client: client, Ledger: sp.ledger(), Queue: sp.queue, MaxRetry: 10})
-	res, err := p.EnqueueMany(ctx, orders, 32, nil)
+	op, err := sp.operator()
+	if err != nil {
+		return err
+	}
+	res, err := op.Producer().EnqueueMany(ctx, orders, 32, nil)
 	if err != nil {
 		return fmt.Errorf("fill %s: %w", sp.queue, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"cphpurchase/internal/cph/cphsim"
@@ -76,9 +75,11 @@ func (r *run) measureLatency(ctx context.Context, sp *space, orders []*tasks.Ord
 	readErr := make(chan error, 1)
 	go func() { readErr <- readArrivals(rctx, sp, index, arrived) }()
 
-	p := tasks.NewProducer(tasks.ProducerConfig{
-		Client: asynq.NewClientFromRedisClient(sp.rdb), Ledger: sp.ledger(), Queue: sp.queue, MaxRetry: bulkMaxRetry,
-	})
+	op, err := sp.operator()
+	if err != nil {
+		return nil, err
+	}
+	p := op.Producer()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	for i, o := range orders {

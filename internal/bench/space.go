@@ -29,6 +29,12 @@ func (r *run) newSpace(tag string) *space {
 // ledger is the space's ledger, as a worker on this space would have it.
 func (s *space) ledger() *tasks.Ledger { return tasks.NewLedger(s.rdb, s.keys, 0) }
 
+// operator is the space's operator, as `enqueue` on this space would have it, with the retry
+// budget of benchmark orders. It shares the run's Redis client: it is not closed.
+func (s *space) operator() (*tasks.Operator, error) {
+	return tasks.NewOperator(s.rdb, tasks.OperatorConfig{Queue: s.queue, ResultsStream: s.stream, MaxRetry: bulkMaxRetry})
+}
+
 // cleanup deletes the space's keys (ours and asynq's for its queue) a page at a time, and
 // unregisters the queue. It is best effort: a key left behind costs memory, not correctness.
 func (s *space) cleanup(ctx context.Context) {

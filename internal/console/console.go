@@ -15,9 +15,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
-
 	"cphpurchase/internal/tasks"
 )
 
@@ -29,18 +26,11 @@ const BasePath = "/console/"
 // Config.RecentResults is zero.
 const DefaultRecentResults = 50
 
-// Config is what the console reads and acts on. Every field but RecentResults is required.
+// Config is what the console reads and acts on. Operator and Auth are required.
 type Config struct {
-	Redis       redis.UniversalClient
-	Inspector   *asynq.Inspector
-	Ledger      *tasks.Ledger
-	DeadLetters *tasks.DeadLetters
-	// Producer replays dead letters, with its retry budget (MAX_RETRY).
-	Producer *tasks.Producer
-	// Queue is the asynq queue of purchase orders (PURCHASE_QUEUE).
-	Queue string
-	// ResultsStream is the Redis stream of terminal results (RESULTS_STREAM).
-	ResultsStream string
+	// Operator is the queue (PURCHASE_QUEUE), the results stream (RESULTS_STREAM) and the dead
+	// letters the console shows; it replays dead letters with its retry budget (MAX_RETRY).
+	Operator *tasks.Operator
 	// RecentResults is how many of the newest results the overview shows (DefaultRecentResults
 	// when zero).
 	RecentResults int
@@ -50,6 +40,7 @@ type Config struct {
 // Console is the operator console's http.Handler.
 type Console struct {
 	cfg   Config
+	op    *tasks.Operator
 	csrf  string
 	pages *pages
 	// handler is the pages behind the token check and the security headers.
@@ -60,11 +51,8 @@ type Console struct {
 // serve on an address other than loopback without a token: the console can buy servers (a replay
 // is a purchase) and shows every order's payload.
 func New(cfg Config) (*Console, error) {
-	if cfg.Redis == nil || cfg.Inspector == nil || cfg.Ledger == nil || cfg.DeadLetters == nil || cfg.Producer == nil {
-		return nil, errors.New("console: Redis, Inspector, Ledger, DeadLetters and Producer are required")
-	}
-	if cfg.Queue == "" || cfg.ResultsStream == "" {
-		return nil, errors.New("console: the queue and the results stream must be named")
+	if cfg.Operator == nil {
+		return nil, errors.New("console: an Operator is required")
 	}
 	if err := cfg.Auth.check(); err != nil {
 		return nil, err
@@ -80,7 +68,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, csrf: hex.EncodeToString(token), pages: pages}
+	c := &Console{cfg: cfg, op: cfg.Operator, csrf: hex.EncodeToString(token), pages: pages}
 	c.handler = securityHeaders(cfg.Auth.require(c.routes()))
 	return c, nil
 }

@@ -410,3 +410,20 @@ func flatten(h http.Header) []string {
 	}
 	return out
 }
+
+// TestOverviewOfAQueueNothingWasEnqueuedTo: a fresh deployment's overview says the queue does not
+// exist yet, and shows no error. asynq's GetQueueInfo does not wrap ErrQueueNotFound, so the
+// overview used to show its "does not exist" as an error too.
+func TestOverviewOfAQueueNothingWasEnqueuedTo(t *testing.T) {
+	f := newFixture(t, Auth{Addr: "127.0.0.1:9464"})
+	status, page := f.get(BasePath, nil)
+	if status != http.StatusOK {
+		t.Fatalf("overview: %d\n%s", status, page)
+	}
+	if !strings.Contains(section(t, page, "queue"), "The queue does not exist yet") {
+		t.Errorf("queue section does not say the queue does not exist yet:\n%s", section(t, page, "queue"))
+	}
+	if strings.Contains(page, `role="alert"`) {
+		t.Errorf("the overview of a new queue shows an error:\n%s", page)
+	}
+}

@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -45,16 +44,21 @@ type confirmView struct {
 // lookup loads the dead letter named by the request's {id}, or answers 404 or 500 itself.
 func (c *Console) lookup(w http.ResponseWriter, r *http.Request) (tasks.DeadLetter, bool) {
 	id := r.PathValue("id")
-	dl, ok, err := c.cfg.DeadLetters.Get(r.Context(), id)
+	dl, err := c.op.FindDeadLetter(r.Context(), id)
 	switch {
+	case errors.Is(err, tasks.ErrNotFound):
+		c.notFound(w, id)
+		return dl, false
 	case err != nil:
 		c.fail(w, http.StatusInternalServerError, "Dead letter unreadable", err.Error())
 		return dl, false
-	case !ok:
-		c.fail(w, http.StatusNotFound, "No such dead letter", fmt.Sprintf("There is no dead letter %s: it was replayed or deleted already.", id))
-		return dl, false
 	}
 	return dl, true
+}
+
+// notFound answers that there is no dead letter id.
+func (c *Console) notFound(w http.ResponseWriter, id string) {
+	c.fail(w, http.StatusNotFound, "No such dead letter", fmt.Sprintf("There is no dead letter %s: it was replayed or deleted already.", id))
 }
 
 func (c *Console) deadLetter(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +73,7 @@ func (c *Console) deadLetter(w http.ResponseWriter, r *http.Request) {
 	} else {
 		v.Payload = string(dl.Payload)
 	}
-	info, err := c.cfg.Inspector.GetTaskInfo(c.queueOf(dl), dl.TaskID)
+	info, err := c.op.Inspector().GetTaskInfo(c.queueOf(dl), dl.TaskID)
 	switch {
 	case err == nil:
 		v.TaskState = info.State.String()
@@ -77,7 +81,7 @@ func (c *Console) deadLetter(w http.ResponseWriter, r *http.Request) {
 		v.Errors = append(v.Errors, "asynq task: "+err.Error())
 	}
 	if dl.IdempotencyKey != "" {
-		e, found, err := c.cfg.Ledger.Get(r.Context(), dl.IdempotencyKey)
+		e, found, err := c.op.Ledger().Get(r.Context(), dl.IdempotencyKey)
 		switch {
 		case err != nil:
 			v.Errors = append(v.Errors, "ledger: "+err.Error())
@@ -128,16 +132,16 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case actionReplay:
 		var res tasks.EnqueueResult
-		res, err = c.cfg.Producer.Replay(r.Context(), c.cfg.DeadLetters, c.cfg.Inspector, id, tasks.ReplayOptions{})
+		res, err = c.op.Replay(r.Context(), id, tasks.ReplayOptions{})
 		done.Set("done", "replayed")
 		done.Set("status", res.Status)
 	case actionDelete:
-		err = c.delete(r.Context(), id)
+		_, err = c.op.Discard(r.Context(), id)
 		done.Set("done", "deleted")
 	}
 	switch {
 	case errors.Is(err, tasks.ErrNotFound):
-		c.fail(w, http.StatusNotFound, "No such dead letter", fmt.Sprintf("There is no dead letter %s: it was replayed or deleted already.", id))
+		c.notFound(w, id)
 	case err != nil:
 		c.fail(w, http.StatusInternalServerError, "The "+action+" failed", err.Error())
 	default:
@@ -145,24 +149,10 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// delete drops a dead letter: the archived asynq task (when asynq still has it archived; a task
-// that runs again after a replay is left alone) and our durable record.
-func (c *Console) delete(ctx context.Context, id string) error {
-	dl, ok, err := c.cfg.DeadLetters.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("dead letter %s: %w", id, tasks.ErrNotFound)
-	}
-	_, err = c.cfg.DeadLetters.Discard(ctx, c.cfg.Inspector, dl, c.cfg.Queue)
-	return err
-}
-
 // queueOf is the queue a dead letter's task was in.
 func (c *Console) queueOf(dl tasks.DeadLetter) string {
 	if dl.Queue != "" {
 		return dl.Queue
 	}
-	return c.cfg.Queue
+	return c.op.Queue()
 }

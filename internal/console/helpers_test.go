@@ -39,6 +39,7 @@ type fixture struct {
 	queue    string
 	stream   string
 	sim      *cphsim.Server
+	op       *tasks.Operator
 	ledger   *tasks.Ledger
 	dls      *tasks.DeadLetters
 	producer *tasks.Producer
@@ -91,11 +92,11 @@ func newFixture(t *testing.T, auth Auth) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.ledger = tasks.NewLedger(f.rdb, keys, 0)
-	f.dls = tasks.NewDeadLetters(f.rdb, keys)
-	client := asynq.NewClientFromRedisClient(f.rdb)
-	f.insp = asynq.NewInspectorFromRedisClient(f.rdb)
-	f.producer = tasks.NewProducer(tasks.ProducerConfig{Client: client, Ledger: f.ledger, Queue: f.queue, MaxRetry: 2})
+	f.op, err = tasks.NewOperator(f.rdb, tasks.OperatorConfig{Queue: f.queue, ResultsStream: f.stream, MaxRetry: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ledger, f.dls, f.insp, f.producer = f.op.Ledger(), f.op.DeadLetters(), f.op.Inspector(), f.op.Producer()
 	h := tasks.NewHandler(tasks.HandlerConfig{
 		API: api, Ledger: f.ledger, RateLimiter: tasks.NewRateLimiter(f.rdb, keys, 1000),
 		Queue: f.queue, DefaultProjectID: testProject, CallTimeout: 3 * time.Minute,
@@ -114,13 +115,9 @@ func newFixture(t *testing.T, auth Auth) *fixture {
 	t.Cleanup(func() {
 		f.release()
 		srv.Shutdown()
-		_ = client.Close()
 	})
 
-	f.console, err = New(Config{
-		Redis: f.rdb, Inspector: f.insp, Ledger: f.ledger, DeadLetters: f.dls, Producer: f.producer,
-		Queue: f.queue, ResultsStream: f.stream, Auth: auth,
-	})
+	f.console, err = New(Config{Operator: f.op, Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,23 +67,24 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	v.Flash = flash(r)
 	fail := func(section string, err error) { v.Errors = append(v.Errors, section+": "+err.Error()) }
 
-	info, err := c.cfg.Inspector.GetQueueInfo(c.cfg.Queue)
-	switch {
-	case err == nil:
-		v.QueueInfo = info
-	case !errors.Is(err, asynq.ErrQueueNotFound):
+	var err error
+	if v.QueueInfo, err = c.op.QueueInfo(); err != nil {
 		fail("queue", err)
 	}
 	if v.Active, err = c.active(); err != nil {
 		fail("in flight", err)
 	}
-	if v.DeadCount, err = c.cfg.DeadLetters.Count(ctx); err != nil {
+	if v.DeadCount, err = c.op.CountDeadLetters(ctx); err != nil {
 		fail("dead letters", err)
 	}
 	v.DeadOffset, _ = strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
 	v.DeadOffset = max(v.DeadOffset, 0)
-	if v.DeadLetters, err = c.cfg.DeadLetters.List(ctx, v.DeadOffset, deadLettersPerPage); err != nil {
-		fail("dead letters", err)
+	for d, err := range c.op.ListDeadLetters(ctx, tasks.DeadLetterQuery{Offset: v.DeadOffset, Limit: deadLettersPerPage}) {
+		if err != nil {
+			fail("dead letters", err)
+			break
+		}
+		v.DeadLetters = append(v.DeadLetters, d)
 	}
 	if v.DeadOffset > 0 {
 		v.PrevOffset = max(v.DeadOffset-deadLettersPerPage, 0)
@@ -115,7 +116,7 @@ func flash(r *http.Request) string {
 
 // active lists the tasks workers are processing now.
 func (c *Console) active() ([]activeView, error) {
-	infos, err := c.cfg.Inspector.ListActiveTasks(c.cfg.Queue, asynq.PageSize(activeTasksShown))
+	infos, err := c.op.Inspector().ListActiveTasks(c.op.Queue(), asynq.PageSize(activeTasksShown))
 	if errors.Is(err, asynq.ErrQueueNotFound) {
 		return nil, nil
 	}
@@ -138,9 +139,9 @@ func (c *Console) active() ([]activeView, error) {
 
 // recentResults reads the newest entries of the results stream, newest first.
 func (c *Console) recentResults(ctx context.Context) ([]resultView, error) {
-	msgs, err := c.cfg.Redis.XRevRangeN(ctx, c.cfg.ResultsStream, "+", "-", int64(c.cfg.RecentResults)).Result()
+	msgs, err := c.op.Redis().XRevRangeN(ctx, c.op.ResultsStream(), "+", "-", int64(c.cfg.RecentResults)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", c.cfg.ResultsStream, err)
+		return nil, fmt.Errorf("read %s: %w", c.op.ResultsStream(), err)
 	}
 	out := make([]resultView, 0, len(msgs))
 	for _, m := range msgs {

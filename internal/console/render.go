@@ -84,5 +84,5 @@ func (c *Console) fail(w http.ResponseWriter, status int, heading, message strin
 }
 
 func (c *Console) frame(title string) frame {
-	return frame{Title: title, QueueName: c.cfg.Queue, StreamName: c.cfg.ResultsStream}
+	return frame{Title: title, QueueName: c.op.Queue(), StreamName: c.op.ResultsStream()}
 }

@@ -357,6 +357,7 @@ func TestMoneyKeyReusedForAnotherPurchaseIsAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.wait("reused")
+	p.waitTask(TaskID("reused")) // asynq marks the task completed after the ledger's success
 	// Known to the ledger.
 	if r, err := p.producer.Enqueue(ctx, other); !errors.Is(err, ErrKeyConflict) || r.Status != EnqueueConflict {
 		t.Fatalf("enqueue after the purchase = %+v, %v; want a conflict", r, err)

@@ -24,6 +24,7 @@ type pipeline struct {
 	tr       *testRedis
 	sim      *cphsim.Server
 	simURL   string
+	op       *Operator
 	ledger   *Ledger
 	dls      *DeadLetters
 	producer *Producer
@@ -88,11 +89,10 @@ func startPipeline(t testing.TB, o pipelineOptions) *pipeline {
 	if o.grace == 0 {
 		o.grace = 200 * time.Millisecond
 	}
-	p.ledger = NewLedger(tr.rdb, tr.keys, 0)
-	p.dls = NewDeadLetters(tr.rdb, tr.keys)
-	p.client = asynq.NewClientFromRedisClient(tr.rdb)
-	p.insp = asynq.NewInspectorFromRedisClient(tr.rdb)
-	p.producer = NewProducer(ProducerConfig{Client: p.client, Ledger: p.ledger, Inspector: p.insp, Queue: tr.queue, MaxRetry: o.maxRetry})
+	if p.op, err = NewOperator(tr.rdb, OperatorConfig{Queue: tr.queue, ResultsStream: tr.stream, MaxRetry: o.maxRetry}); err != nil {
+		t.Fatal(err)
+	}
+	p.ledger, p.dls, p.client, p.insp, p.producer = p.op.Ledger(), p.op.DeadLetters(), p.op.Client(), p.op.Inspector(), p.op.Producer()
 	h := NewHandler(HandlerConfig{
 		API: handlerAPI, Ledger: p.ledger.WithMinReplicas(o.minReplicas), RateLimiter: NewRateLimiter(tr.rdb, tr.keys, o.rateLimit),
 		Queue: tr.queue, DefaultProjectID: testProject, CallTimeout: o.callTimeout,
@@ -116,7 +116,6 @@ func startPipeline(t testing.TB, o pipelineOptions) *pipeline {
 	}
 	t.Cleanup(func() {
 		p.srv.Shutdown()
-		_ = p.client.Close()
 	})
 	return p
 }

@@ -149,13 +149,27 @@ func (s *QueueStats) read() (*asynq.QueueInfo, int64, error) {
 // queueInfo reads the queue's stats. A queue that no task was ever enqueued to does not exist for
 // asynq yet; it is empty, not an error.
 func (s *QueueStats) queueInfo() (*asynq.QueueInfo, error) {
-	info, err := s.cfg.Inspector.GetQueueInfo(s.cfg.Queue)
+	info, err := queueInfo(s.cfg.Inspector, s.cfg.Queue)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("queue %s stats: %w", s.cfg.Queue, err)
+	case info == nil:
+		return &asynq.QueueInfo{Queue: s.cfg.Queue}, nil
+	}
+	return info, nil
+}
+
+// queueInfo reads queue's stats from asynq; nil, and no error, when the queue does not exist for
+// asynq yet (no task was ever enqueued to it). asynq's GetQueueInfo says so with an error that
+// does not wrap asynq.ErrQueueNotFound, so the queue is looked for in asynq's list of queues.
+func queueInfo(insp *asynq.Inspector, queue string) (*asynq.QueueInfo, error) {
+	info, err := insp.GetQueueInfo(queue)
 	if err == nil {
 		return info, nil
 	}
-	queues, qerr := s.cfg.Inspector.Queues()
-	if qerr == nil && !slices.Contains(queues, s.cfg.Queue) {
-		return &asynq.QueueInfo{Queue: s.cfg.Queue}, nil
+	queues, qerr := insp.Queues()
+	if qerr == nil && !slices.Contains(queues, queue) {
+		return nil, nil
 	}
-	return nil, fmt.Errorf("queue %s stats: %w", s.cfg.Queue, err)
+	return nil, err
 }

@@ -223,7 +223,7 @@ func runTopologyPipeline(t *testing.T, redisURL string) *pipeline {
 	if info := p.waitTask(rej.TaskID); info.State != asynq.TaskStateCompleted || info.Retried != 0 {
 		t.Fatalf("replayed: task %v retried %d", info.State, info.Retried)
 	}
-	st, err := GetStatus(ctx, p.insp, p.ledger, p.dls, p.tr.queue, en["topo-plain-1"].IdempotencyKey)
+	st, err := p.op.Status(ctx, en["topo-plain-1"].IdempotencyKey)
 	if err != nil || st.State != "completed" || st.Ledger == nil || st.Ledger.State != "succeeded" {
 		t.Fatalf("status = %+v, %v", st, err)
 	}

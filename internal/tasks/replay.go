@@ -8,9 +8,6 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// ErrNotFound means there is no such dead letter, task or key.
-var ErrNotFound = errors.New("not found")
-
 // ReplayOptions change what a replay allows.
 type ReplayOptions struct {
 	// Rebuy is the operator's word that the order's last purchase call, whose outcome was unknown,
@@ -19,11 +16,13 @@ type ReplayOptions struct {
 	Rebuy bool
 }
 
-// Replay enqueues a dead-lettered order afresh, with the producer's full retry budget, and drops
-// its dead letter. asynq's own RunTask would keep the spent retry count, so the archived task is
-// deleted and a new one takes its id. The ledger still guards the key: a replayed order that was
-// bought after all is not bought again, and one whose last call had no answer is reconciled first,
-// from the dead letter's record of that call when the ledger has forgotten the key.
+// Replay enqueues the dead-lettered order of task taskID afresh, with the producer's full retry
+// budget, and drops its dead letter; Operator.Replay finds the dead letter by task id or
+// idempotency key and calls it. asynq's own RunTask would keep the spent retry count, so the
+// archived task is deleted and a new one takes its id. The ledger still guards the key: a replayed
+// order that was bought after all is not bought again, and one whose last call had no answer is
+// reconciled first, from the dead letter's record of that call when the ledger has forgotten the
+// key.
 func (p *Producer) Replay(ctx context.Context, dls *DeadLetters, insp *asynq.Inspector, taskID string, opts ReplayOptions) (EnqueueResult, error) {
 	dl, ok, err := dls.Get(ctx, taskID)
 	if err != nil {

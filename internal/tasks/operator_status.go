@@ -29,17 +29,17 @@ type Status struct {
 
 var taskIDPattern = regexp.MustCompile(`^cph-[0-9a-f]{32}$`)
 
-// GetStatus looks an order up by task id or by idempotency key, in asynq, the ledger and the dead
-// letters. It returns ErrNotFound when none of them knows it.
-func GetStatus(ctx context.Context, insp *asynq.Inspector, ledger *Ledger, dls *DeadLetters, queue, idOrKey string) (*Status, error) {
-	st := &Status{Queue: queue, State: "gone"}
+// Status looks an order up by task id or by idempotency key, in asynq, the ledger and the dead
+// letters, as `enqueue status` shows it. It returns ErrNotFound when none of them knows it.
+func (o *Operator) Status(ctx context.Context, idOrKey string) (*Status, error) {
+	st := &Status{Queue: o.cfg.Queue, State: "gone"}
 	if taskIDPattern.MatchString(idOrKey) {
 		st.TaskID = idOrKey
 	} else {
 		st.TaskID, st.IdempotencyKey = TaskID(idOrKey), idOrKey
 	}
 	known := false
-	info, err := insp.GetTaskInfo(queue, st.TaskID)
+	info, err := o.insp.GetTaskInfo(o.cfg.Queue, st.TaskID)
 	switch {
 	case err == nil:
 		known = true
@@ -61,7 +61,7 @@ func GetStatus(ctx context.Context, insp *asynq.Inspector, ledger *Ledger, dls *
 	default:
 		return nil, err
 	}
-	dl, ok, err := dls.Get(ctx, st.TaskID)
+	dl, ok, err := o.dls.Get(ctx, st.TaskID)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func GetStatus(ctx context.Context, insp *asynq.Inspector, ledger *Ledger, dls *
 		}
 	}
 	if st.IdempotencyKey != "" {
-		e, ok, err := ledger.Get(ctx, st.IdempotencyKey)
+		e, ok, err := o.ledger.Get(ctx, st.IdempotencyKey)
 		if err != nil {
 			return nil, err
 		}
