@@ -14,6 +14,7 @@ import (
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 // The attribution checks of the chaos run: which idempotency key each order the simulator placed
@@ -70,7 +71,7 @@ type attribution struct {
 
 // placedOrders waits for the simulator's late commits to land and returns every order it placed.
 func (c *chaosRun) placedOrders() []cphsim.Order {
-	if !waitFor(chaosLateCommit+10*time.Second, func() bool { return c.sim.stats().PendingLateCommits == 0 }) {
+	if !testkit.Poll(chaosLateCommit+10*time.Second, func() bool { return c.sim.stats().PendingLateCommits == 0 }) {
 		c.t.Errorf("the simulator still has %d late commits pending", c.sim.stats().PendingLateCommits)
 	}
 	return c.sim.orders()

@@ -182,7 +182,7 @@ func newChaosRun(t *testing.T) *chaosRun {
 	}
 	c := &chaosRun{t: t, seed: seed, start: time.Now(), ps: newProcs(t), counts: map[string]int{}}
 	c.rs = startRedisServer(t, c.ps)
-	c.tr = newTestRedisAt(t, c.rs.url(), false)
+	c.tr = newTestRedisAt(t, c.rs.url())
 	simArgs := []string{
 		"--seed", fmt.Sprint(seed), "--latency", "20ms", "--hang-for", "20s",
 		"--late-commit-after", chaosLateCommit.String(),

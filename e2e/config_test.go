@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"cphpurchase/internal/testkit"
 )
 
 // redisSecret is a Redis password that must never appear in anything the worker prints.
@@ -75,7 +77,7 @@ func TestWorkerNeverPrintsTheRedisPassword(t *testing.T) {
 		"LOG_LEVEL":    "debug",
 	})
 	// Wait for the worker to have said why Redis is unreachable, and for asynq to have tried.
-	if !waitFor(60*time.Second, func() bool {
+	if !testkit.Poll(60*time.Second, func() bool {
 		_, warned := w.logLine("Redis is not reachable yet; the worker keeps trying and is not ready until it is")
 		return w.exited() || warned && strings.Count(w.readStderr(), "127.0.0.1:1") >= 3
 	}) || w.exited() {

@@ -192,20 +192,6 @@ func (p *proc) dump() {
 	}
 }
 
-// waitFor polls cond every 50 ms until it holds or d passes; it reports whether it held.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // logLine finds the first JSON log line on the process's stderr whose message is msg and returns
 // it decoded.
 func (p *proc) logLine(msg string) (line map[string]any, ok bool) {

@@ -6,6 +6,7 @@ import (
 
 	"cphpurchase/internal/cph/cphsim"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 // redeliveryWait bounds the wait for a SIGKILLed worker's task to come back. asynq re-delivers it
@@ -40,7 +41,7 @@ func TestSIGKILLMidCall(t *testing.T) {
 
 	first := startWorker(t, ps, "worker-1", env)
 	en := enqueue(t, producer, newOrder(key, name))
-	if !waitFor(60*time.Second, func() bool { return len(s.ordersFor(name)) > 0 }) {
+	if !testkit.Poll(60*time.Second, func() bool { return len(s.ordersFor(name)) > 0 }) {
 		t.Fatal("the simulator never committed the order")
 	}
 	first.kill()

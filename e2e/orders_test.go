@@ -9,6 +9,7 @@ import (
 
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 // newOrder returns a valid order for one server named name, paid automatically (so that an
@@ -66,7 +67,7 @@ func ledgerState(t testing.TB, l *tasks.Ledger, key string) string {
 func waitTerminal(t testing.TB, l *tasks.Ledger, keys []string, d time.Duration) []string {
 	t.Helper()
 	var open []string
-	waitFor(d, func() bool {
+	testkit.Poll(d, func() bool {
 		open = open[:0]
 		for _, k := range keys {
 			if st := ledgerState(t, l, k); st != "succeeded" && st != "failed" {

@@ -1,10 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
@@ -12,8 +8,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 // testRedis is the Redis of one test and the names the test's processes use in it: the machine's
@@ -31,39 +27,28 @@ type testRedis struct {
 
 func newTestRedis(t testing.TB) *testRedis {
 	t.Helper()
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		return newTestRedisAt(t, url, true)
+	r := testkit.NewRedis(t)
+	if r.Mini != nil {
+		advanceMiniredis(t, r.Mini)
 	}
-	m := miniredis.RunT(t)
-	advanceMiniredis(t, m)
-	tr := newTestRedisAt(t, "redis://"+m.Addr()+"/0", false)
-	tr.mini = m
-	return tr
+	return newTestRedisOf(t, r, r.Mini == nil)
 }
 
-// newTestRedisAt is the test's Redis at url. On a shared one the test's keys are deleted when it
-// ends; a Redis of the test's own goes away with it.
-func newTestRedisAt(t testing.TB, url string, shared bool) *testRedis {
+// newTestRedisAt is the test's Redis at url, its own (not shared with other tests).
+func newTestRedisAt(t testing.TB, url string) *testRedis {
 	t.Helper()
-	tr := &testRedis{url: url}
-	opt, err := redisconn.ParseURL(tr.url)
-	if err != nil {
-		t.Fatalf("REDIS_URL: %v", err)
-	}
-	tr.rdb = redisconn.NewClient(opt)
-	if err := tr.rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("redis: %v", err)
-	}
-	id := randomID()
-	tr.queue = "e2e-" + id
-	tr.stream = "e2e:" + id + ":results"
+	return newTestRedisOf(t, testkit.RedisAt(t, url), false)
+}
+
+// newTestRedisOf names the test's queue and stream in r. On a shared Redis the test's keys are
+// deleted when it ends; a Redis of the test's own goes away with it.
+func newTestRedisOf(t testing.TB, r *testkit.Redis, shared bool) *testRedis {
+	id := testkit.RandomID()
+	tr := &testRedis{url: r.URL, rdb: r.Client, mini: r.Mini, queue: "e2e-" + id, stream: "e2e:" + id + ":results"}
 	tr.keys = tasks.NewKeys(tr.stream)
-	t.Cleanup(func() {
-		if shared {
-			deleteKeys(t, tr.rdb, tr.queue, tr.stream)
-		}
-		_ = tr.rdb.Close()
-	})
+	if shared {
+		t.Cleanup(func() { testkit.DeleteKeys(t, tr.rdb, tr.queue, tr.stream) })
+	}
 	return tr
 }
 
@@ -90,22 +75,6 @@ func advanceMiniredis(t testing.TB, m *miniredis.Miniredis) {
 	t.Cleanup(func() { close(stop); <-done })
 }
 
-// deleteKeys deletes a test's keys on a shared Redis: ours (hash-tagged by the stream) and asynq's
-// for its queue.
-func deleteKeys(t testing.TB, rdb redis.UniversalClient, queue, stream string) {
-	ctx := context.Background()
-	for _, pattern := range []string{"{" + stream + "}*", stream, "asynq:{" + queue + "}*"} {
-		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Logf("cleanup %s: %v", pattern, err)
-		}
-	}
-	rdb.SRem(ctx, "asynq:queues", queue)
-}
-
 // producer returns a producer and an inspector on the test's queue, closed with the test.
 func (tr *testRedis) producer(t testing.TB, maxRetry int) (*tasks.Producer, *asynq.Inspector) {
 	client := asynq.NewClientFromRedisClient(tr.rdb)
@@ -115,10 +84,4 @@ func (tr *testRedis) producer(t testing.TB, maxRetry int) (*tasks.Producer, *asy
 		Client: client, Ledger: tasks.NewLedger(tr.rdb, tr.keys, 0), Queue: tr.queue, MaxRetry: maxRetry,
 	})
 	return p, insp
-}
-
-func randomID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

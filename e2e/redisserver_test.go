@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"cphpurchase/internal/testkit"
 )
 
 // redisServer is a redis-server process of the test's own, on a free loopback port, with an
@@ -66,7 +68,7 @@ func (rs *redisServer) start() {
 	}, nil)
 	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", rs.port), MaxRetries: -1})
 	defer rdb.Close()
-	if !waitFor(30*time.Second, func() bool {
+	if !testkit.Poll(30*time.Second, func() bool {
 		return rdb.Ping(context.Background()).Err() == nil || rs.proc.exited()
 	}) || rs.proc.exited() {
 		rs.proc.dump()

@@ -11,6 +11,7 @@ import (
 
 	"cphpurchase/internal/cph/cphsim"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 // inFlight counts purchase calls the simulator is serving right now.
@@ -66,7 +67,7 @@ func TestSIGTERMGracefulShutdown(t *testing.T) {
 				enqueue(t, producer, newOrder(key, name))
 			}
 			// Ten handlers, twelve orders: wait until most handlers are inside their call.
-			if !waitFor(60*time.Second, func() bool { return flight.n.Load() >= 5 }) {
+			if !testkit.Poll(60*time.Second, func() bool { return flight.n.Load() >= 5 }) {
 				t.Fatalf("only %d purchase calls in flight", flight.n.Load())
 			}
 			atTerm := flight.n.Load()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/testkit"
 )
 
 // sim is a CPH simulator the workers call over HTTP, read through its /_sim/ debug routes:
@@ -28,7 +29,7 @@ func startSimProcess(t testing.TB, ps *procs, args []string, env map[string]stri
 	t.Helper()
 	p := ps.start("cphsim", bin("cphsim"), append([]string{"--addr", "127.0.0.1:0"}, args...), env)
 	var base string
-	if !waitFor(30*time.Second, func() bool {
+	if !testkit.Poll(30*time.Second, func() bool {
 		if line, _, ok := strings.Cut(p.readStdout(), "\n"); ok {
 			base = line
 			return true

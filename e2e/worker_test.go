@@ -4,6 +4,8 @@ import (
 	"maps"
 	"testing"
 	"time"
+
+	"cphpurchase/internal/testkit"
 )
 
 // testProject is the CPH project of every order in these tests.
@@ -48,7 +50,7 @@ func startWorker(t testing.TB, ps *procs, name string, env map[string]string) *p
 // the test.
 func waitStarted(t testing.TB, w *proc) {
 	t.Helper()
-	ok := waitFor(60*time.Second, func() bool {
+	ok := testkit.Poll(60*time.Second, func() bool {
 		_, started := w.logLine("worker started")
 		return started || w.exited()
 	})

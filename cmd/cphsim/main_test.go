@@ -2,35 +2,16 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/testkit"
 )
-
-// lockedBuffer is an io.Writer the server's goroutines may share with the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // run serves on a free port, prints its URL, serves the API and the debug routes, never logs the
 // password or a token, and returns cleanly when its context ends.
@@ -43,7 +24,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stdoutR, stdoutW := io.Pipe()
-	var stderr lockedBuffer
+	var stderr testkit.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, stdoutW, &stderr) }()
 

@@ -3,21 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -25,7 +20,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// testRedis is a Redis for one test, as in internal/tasks: the real one when REDIS_URL is set
+// testRedis is a Redis for one test (testkit.NewRedis): the real one when REDIS_URL is set
 // (CI), an in-process miniredis otherwise. On a shared real Redis each test works in its own queue
 // and results stream, passed to the CLI as flags, and deletes only what it made.
 type testRedis struct {
@@ -40,52 +35,16 @@ type testRedis struct {
 
 func newTestRedis(t testing.TB) *testRedis {
 	t.Helper()
-	tr := &testRedis{url: os.Getenv("REDIS_URL")}
-	if tr.url == "" {
-		tr.url = "redis://" + miniredis.RunT(t).Addr()
-	}
-	opt, err := redisconn.ParseURL(tr.url)
-	if err != nil {
-		t.Fatalf("REDIS_URL: %v", err)
-	}
-	tr.rdb = redisconn.NewClient(opt)
-	if err := tr.rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("redis: %v", err)
-	}
-	id := randomID()
-	tr.queue = "test-" + id
-	tr.stream = "test:" + id + ":results"
+	r := testkit.NewRedis(t)
+	id := testkit.RandomID()
+	tr := &testRedis{url: r.URL, rdb: r.Client, queue: "test-" + id, stream: "test:" + id + ":results"}
 	op, err := tasks.NewOperator(tr.rdb, tasks.OperatorConfig{Queue: tr.queue, ResultsStream: tr.stream, MaxRetry: defaultMaxRetry})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr.ledger, tr.dls, tr.insp = op.Ledger(), op.DeadLetters(), op.Inspector()
-	t.Cleanup(func() {
-		tr.cleanup(t)
-		_ = tr.rdb.Close()
-	})
+	t.Cleanup(func() { testkit.DeleteKeys(t, tr.rdb, tr.queue, tr.stream) })
 	return tr
-}
-
-// cleanup deletes this test's keys: its own and asynq's for its queue.
-func (tr *testRedis) cleanup(t testing.TB) {
-	ctx := context.Background()
-	for _, pattern := range []string{"{" + tr.stream + "}*", tr.stream, "asynq:{" + tr.queue + "}*"} {
-		iter := tr.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			tr.rdb.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Logf("cleanup %s: %v", pattern, err)
-		}
-	}
-	tr.rdb.SRem(ctx, "asynq:queues", tr.queue)
-}
-
-func randomID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // result is what one run of the CLI did.
@@ -167,35 +126,4 @@ func wantExit(t *testing.T, r result, code int) {
 	if r.code != code {
 		t.Fatalf("exit %d, want %d; stderr: %s", r.code, code, r.stderr)
 	}
-}
-
-// eventually polls cond until it holds, failing after a generous deadline: CI is a slow, shared
-// machine, and no test may depend on how fast it is.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a bytes.Buffer that a running command writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

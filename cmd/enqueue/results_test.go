@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 // TestResults reads stream entries written through the ledger, as the worker writes them.
@@ -54,15 +55,15 @@ func TestResults(t *testing.T) {
 	t.Run("--follow until interrupted", func(t *testing.T) {
 		fctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		var stdout, stderr syncBuffer
+		var stdout, stderr testkit.SyncBuffer
 		exited := make(chan int, 1)
 		go func() {
 			exited <- run(fctx, tr.args([]string{"results", "--follow", "--from", first}), strings.NewReader(""), &stdout, &stderr)
 		}()
 		lines := func() int { return len(jsonLines(t, stdout.String())) }
-		eventually(t, "the existing result after --from is printed", func() bool { return lines() == 1 })
+		testkit.Eventually(t, "the existing result after --from to be printed", func() bool { return lines() == 1 })
 		succeed(t, tr, "r-3")
-		eventually(t, "a new result is printed", func() bool { return lines() == 2 })
+		testkit.Eventually(t, "a new result to be printed", func() bool { return lines() == 2 })
 		cancel()
 		select {
 		case code := <-exited:

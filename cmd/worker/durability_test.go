@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net"
 	"net/http/httptest"
@@ -26,6 +24,7 @@ import (
 	"cphpurchase/internal/cph/cphsim"
 	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 // LEDGER_MIN_REPLICAS as the worker applies it: given (0 included) it wins; not given, it is 1 on
@@ -200,7 +199,7 @@ func fakeConfig(t *testing.T, m *miniredis.Miniredis, values map[string]string) 
 
 // startedWorker is `worker` run through execute, as main runs it, until stop.
 type startedWorker struct {
-	logs          *syncBuffer
+	logs          *testkit.SyncBuffer
 	metrics       string // URL of /metrics
 	queue, stream string // PURCHASE_QUEUE and RESULTS_STREAM, the test's own
 	stop          func()
@@ -214,7 +213,7 @@ func startWorker(t *testing.T, env map[string]string) *startedWorker {
 	t.Helper()
 	sim := httptest.NewServer(cphsim.New(cphsim.Options{}))
 	t.Cleanup(sim.Close)
-	id := randomHex(t)
+	id := testkit.RandomID()
 	full := map[string]string{
 		"CPH_ENDPOINT": sim.URL, "CPH_TOKEN": "tok", "CPH_PROJECT_ID": durabilityProject,
 		"HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "info", "PURCHASE_QUEUE": "durability-" + id,
@@ -223,7 +222,7 @@ func startWorker(t *testing.T, env map[string]string) *startedWorker {
 	for k, v := range env {
 		full[k] = v
 	}
-	sw := &startedWorker{logs: &syncBuffer{}, queue: full["PURCHASE_QUEUE"], stream: full["RESULTS_STREAM"]}
+	sw := &startedWorker{logs: &testkit.SyncBuffer{}, queue: full["PURCHASE_QUEUE"], stream: full["RESULTS_STREAM"]}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -241,7 +240,7 @@ func startWorker(t *testing.T, env map[string]string) *startedWorker {
 		}
 	}
 	t.Cleanup(sw.stop)
-	waitUntil(t, "the worker to start", func() bool {
+	testkit.Eventually(t, "the worker to start", func() bool {
 		select {
 		case code := <-done:
 			stopped = true
@@ -256,14 +255,6 @@ func startWorker(t *testing.T, env map[string]string) *startedWorker {
 	}
 	sw.metrics = "http://" + serving.Addr + "/metrics"
 	return sw
-}
-
-func randomHex(t *testing.T) string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 // The worker's start says, in a warning, what a Redis without persistence can lose and what to
@@ -371,7 +362,7 @@ func startRedisServer(t *testing.T, args ...string) string {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", t.TempDir(),
 		"--daemonize", "no", "--logfile", "", "--save", "", "--appendonly", "no"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -401,7 +392,7 @@ func TestStartDefaultsMinReplicasOnAMasterWithAReplica(t *testing.T) {
 	startRedisServer(t, "--replicaof", host, port)
 	rdb := redis.NewClient(&redis.Options{Addr: master})
 	t.Cleanup(func() { _ = rdb.Close() })
-	waitUntil(t, "the replica to be online", func() bool {
+	testkit.Eventually(t, "the replica to be online", func() bool {
 		info, err := rdb.Info(context.Background(), "replication").Result()
 		return err == nil && strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
 	})
@@ -427,7 +418,7 @@ func TestStartDefaultsMinReplicasOnAMasterWithAReplica(t *testing.T) {
 		// A purchase goes through: its posting mark reached the replica (WAIT 1).
 		res := enqueueAndWait(t, config{
 			RedisURL: url, Queue: sw.queue, ResultsStream: sw.stream, ProjectID: durabilityProject,
-		}, "replicated-"+randomHex(t))
+		}, "replicated-"+testkit.RandomID())
 		if res.Status != tasks.StatusSucceeded {
 			t.Fatalf("result = %+v", res)
 		}

@@ -15,20 +15,21 @@ import (
 	"cphpurchase/internal/cph/cphsim"
 	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 // outageWorker runs a worker against the given Redis address and simulator, in-process.
 type outageWorker struct {
 	cfg   config
 	w     *worker
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	probe *httptest.Server
 	stop  func()
 }
 
 func startOutageWorker(t *testing.T, redisAddr, simURL string) *outageWorker {
 	t.Helper()
-	ow := &outageWorker{logs: &syncBuffer{}}
+	ow := &outageWorker{logs: &testkit.SyncBuffer{}}
 	ow.cfg = config{
 		RedisURL: "redis://" + redisAddr + "/0", Endpoint: simURL, Token: cph.Secret("tok"),
 		ProjectID: "0b1c000000000000000000000outage", RateLimit: 100, Timeout: time.Second, Concurrency: 4,
@@ -80,7 +81,7 @@ func TestWorkerStartsWhileRedisIsDown(t *testing.T) {
 	t.Cleanup(sim.Close)
 
 	ow := startOutageWorker(t, addr, sim.URL)
-	waitUntil(t, "the worker to say Redis is unreachable", func() bool {
+	testkit.Eventually(t, "the worker to say Redis is unreachable", func() bool {
 		return strings.Contains(ow.logs.String(), "Redis is not reachable yet")
 	})
 	if code := ow.ready(t); code != http.StatusServiceUnavailable {
@@ -92,7 +93,7 @@ func TestWorkerStartsWhileRedisIsDown(t *testing.T) {
 		t.Skipf("could not take the port back for Redis: %v", err)
 	}
 	t.Cleanup(back.Close)
-	waitUntil(t, "/readyz to be 200", func() bool { return ow.ready(t) == http.StatusOK })
+	testkit.Eventually(t, "/readyz to be 200", func() bool { return ow.ready(t) == http.StatusOK })
 
 	res := enqueueAndWait(t, ow.cfg, "redis-came-back")
 	if res.Status != tasks.StatusSucceeded {
@@ -151,15 +152,4 @@ func enqueueAndWait(t *testing.T, cfg config, name string) tasks.Result {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 // TestSecretsNeverLeak runs the whole pipeline with known secrets — an IAM password, the tokens
@@ -44,7 +44,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			ts := httptest.NewServer(issued.wrap(sim))
 			t.Cleanup(ts.Close)
 
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			cfg := config{
 				RedisURL: "redis://:" + redisPassword + "@" + mr.Addr() + "/0", Endpoint: ts.URL,
 				ProjectID: "0b1c00000000000000000000secrets", RateLimit: 100, Timeout: 2 * time.Second,
@@ -219,22 +219,4 @@ func httpGet(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
-}
-
-// syncBuffer is a bytes.Buffer safe for the worker's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

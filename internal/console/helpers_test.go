@@ -2,13 +2,10 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,15 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
-	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
+	"cphpurchase/internal/testkit"
 )
 
 const testProject = "0b1c00000000000000000000console"
@@ -56,23 +52,11 @@ type fixture struct {
 func newFixture(t *testing.T, auth Auth) *fixture {
 	t.Helper()
 	f := &fixture{t: t, hold: make(chan struct{})}
-	var opt asynq.RedisConnOpt
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		var err error
-		if opt, err = redisconn.ParseURL(url); err != nil {
-			t.Fatalf("REDIS_URL: %v", err)
-		}
-	} else {
-		opt = asynq.RedisClientOpt{Addr: miniredis.RunT(t).Addr()}
-	}
-	f.rdb = redisconn.NewClient(opt)
-	if err := f.rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("redis: %v", err)
-	}
-	id := randomID()
+	f.rdb = testkit.NewRedis(t).Client
+	id := testkit.RandomID()
 	f.queue, f.stream = "test-console-"+id, "test:console:"+id+":results"
 	keys := tasks.NewKeys(f.stream)
-	t.Cleanup(func() { f.cleanup(); _ = f.rdb.Close() })
+	t.Cleanup(func() { testkit.DeleteKeys(t, f.rdb, f.queue, f.stream) })
 
 	f.sim = cphsim.New(cphsim.Options{Decide: func(c cphsim.PurchaseCall) cphsim.Fault {
 		if strings.HasPrefix(c.ServerName, "slow") {
@@ -129,27 +113,6 @@ func newFixture(t *testing.T, auth Auth) *fixture {
 
 // release lets the held ("slow…") purchases go on.
 func (f *fixture) release() { f.releaseOnce.Do(func() { close(f.hold) }) }
-
-// cleanup deletes this test's keys: its own and asynq's for its queue.
-func (f *fixture) cleanup() {
-	ctx := context.Background()
-	for _, pattern := range []string{"{" + f.stream + "}*", f.stream, "asynq:{" + f.queue + "}*"} {
-		iter := f.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			f.rdb.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			f.t.Logf("cleanup %s: %v", pattern, err)
-		}
-	}
-	f.rdb.SRem(ctx, "asynq:queues", f.queue)
-}
-
-func randomID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // order is a valid purchase order for one server named name, paid automatically.
 func order(name string) *tasks.Order {

@@ -16,6 +16,7 @@ import (
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
 	"cphpurchase/internal/redisconn"
+	"cphpurchase/internal/testkit"
 )
 
 // The regression tests of the money-safety review: each scenario bought twice, reported an order
@@ -237,7 +238,7 @@ func TestMoneyReplayAfterTheLedgerForgot(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startPipeline(t, pipelineOptions{maxRetry: 3})
-			o := keyed("forgot-"+randomID(), "forgot")
+			o := keyed("forgot-"+testkit.RandomID(), "forgot")
 			id := ambiguousDeadLetter(t, p, o)
 			if tc.placed {
 				if _, err := p.api.Purchase(context.Background(), o.ProjectID, o.Request); err != nil {

@@ -1,22 +1,18 @@
 package tasks
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"cphpurchase/internal/redisconn"
+	"cphpurchase/internal/testkit"
 )
 
-// testRedis is a Redis for one test: the real one when REDIS_URL is set (CI), an in-process
-// miniredis otherwise, so that `make test` passes on a machine with nothing but Go. On a shared
-// real Redis each test works in its own queue and results stream and deletes only what it made.
+// testRedis is a Redis for one test (testkit.NewRedis: the real one when REDIS_URL is set (CI), an
+// in-process miniredis otherwise). On a shared real Redis each test works in its own queue and
+// results stream and deletes only what it made.
 type testRedis struct {
 	opt    asynq.RedisConnOpt
 	rdb    redis.UniversalClient
@@ -31,62 +27,15 @@ func newTestRedis(t testing.TB) *testRedis { return newTestRedisOn(t, nil) }
 // newTestRedisOn is newTestRedis on the Redis that opt names; nil means REDIS_URL or miniredis.
 func newTestRedisOn(t testing.TB, opt asynq.RedisConnOpt) *testRedis {
 	t.Helper()
-	tr := &testRedis{opt: opt}
-	switch url := os.Getenv("REDIS_URL"); {
-	case opt != nil:
-	case url != "":
-		opt, err := redisconn.ParseURL(url)
-		if err != nil {
-			t.Fatalf("REDIS_URL: %v", err)
-		}
-		tr.opt = opt
-	default:
-		tr.mini = miniredis.RunT(t)
-		tr.opt = asynq.RedisClientOpt{Addr: tr.mini.Addr()}
+	var r *testkit.Redis
+	if opt != nil {
+		r = testkit.RedisOn(t, opt)
+	} else {
+		r = testkit.NewRedis(t)
 	}
-	tr.rdb = redisconn.NewClient(tr.opt)
-	if err := tr.rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("redis: %v", err)
-	}
-	id := randomID()
-	tr.queue = "test-" + id
-	tr.stream = "test:" + id + ":results"
+	id := testkit.RandomID()
+	tr := &testRedis{opt: r.Opt, rdb: r.Client, mini: r.Mini, queue: "test-" + id, stream: "test:" + id + ":results"}
 	tr.keys = NewKeys(tr.stream)
-	t.Cleanup(func() {
-		tr.cleanup(t)
-		_ = tr.rdb.Close()
-	})
+	t.Cleanup(func() { testkit.DeleteKeys(t, tr.rdb, tr.queue, tr.stream) })
 	return tr
-}
-
-// cleanup deletes this test's keys: its own and asynq's for its queue, on every master of a
-// Redis Cluster.
-func (tr *testRedis) cleanup(t testing.TB) {
-	ctx := context.Background()
-	scanDel := func(ctx context.Context, node *redis.Client) error {
-		// redis_rate prefixes its keys with "rate:".
-		for _, pattern := range []string{"{" + tr.stream + "}*", "rate:{" + tr.stream + "}*", tr.stream, "asynq:{" + tr.queue + "}*"} {
-			iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
-			for iter.Next(ctx) {
-				node.Del(ctx, iter.Val())
-			}
-			if err := iter.Err(); err != nil {
-				t.Logf("cleanup %s: %v", pattern, err)
-			}
-		}
-		return nil
-	}
-	switch c := tr.rdb.(type) {
-	case *redis.ClusterClient:
-		_ = c.ForEachMaster(ctx, scanDel)
-	case *redis.Client:
-		_ = scanDel(ctx, c)
-	}
-	tr.rdb.SRem(ctx, "asynq:queues", tr.queue)
-}
-
-func randomID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

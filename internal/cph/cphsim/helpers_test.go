@@ -157,16 +157,3 @@ func decode(t *testing.T, r response, status int, v any) {
 		t.Fatalf("body %s: %v", r.body, err)
 	}
 }
-
-// waitFor polls cond: for conditions that become true by another goroutine's progress, not by a
-// clock. The deadline only bounds a broken test.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}

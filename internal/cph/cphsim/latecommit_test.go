@@ -13,6 +13,7 @@ import (
 
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/testkit"
 )
 
 // newClient is the worker's own client, pointed at ts (the simulator is open, so any token works).
@@ -109,7 +110,7 @@ func TestLateCommitThroughClient(t *testing.T) {
 				t.Logf("the commit came before the list call; the empty list was not checked")
 			}
 
-			waitFor(t, "the late commit", func() bool { return sim.PendingLateCommits() == 0 })
+			testkit.Eventually(t, "the late commit", func() bool { return sim.PendingLateCommits() == 0 })
 			orders := sim.OrdersFor(name)
 			if len(orders) != 1 {
 				t.Fatalf("orders = %+v, want 1", orders)
@@ -256,7 +257,7 @@ func TestLateCommitOutlivesHTTPServer(t *testing.T) {
 	wantError(t, purchase(t, ts, "", purchaseBody("orphan", 1)), 504, "APIGW.0202")
 	sim.SetDown(true)
 	ts.Close()
-	waitFor(t, "the late commit", func() bool { return sim.PendingLateCommits() == 0 })
+	testkit.Eventually(t, "the late commit", func() bool { return sim.PendingLateCommits() == 0 })
 	if o := sim.OrdersFor("orphan"); len(o) != 1 || o[0].Fault != cphsim.FaultLateCommit {
 		t.Errorf("orders = %+v", o)
 	}
@@ -286,7 +287,7 @@ func TestLateCommitsConcurrent(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	waitFor(t, "the late commits", func() bool { return sim.PendingLateCommits() == 0 })
+	testkit.Eventually(t, "the late commits", func() bool { return sim.PendingLateCommits() == 0 })
 	orders := sim.Orders()
 	seen := map[string]bool{}
 	for _, o := range orders {

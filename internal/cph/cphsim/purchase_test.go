@@ -12,6 +12,7 @@ import (
 
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/testkit"
 )
 
 var orderIDPattern = regexp.MustCompile(`^CS\d{10}[A-Z0-9]{10}$`)
@@ -258,7 +259,7 @@ func TestFaults(t *testing.T) {
 			if tt.orders == 1 && orders[0].Fault != tt.fault.Kind {
 				t.Errorf("order fault = %v, want %v", orders[0].Fault, tt.fault.Kind)
 			}
-			waitFor(t, "the call to be recorded", func() bool { return len(sim.Calls()) == 1 })
+			testkit.Eventually(t, "the call to be recorded", func() bool { return len(sim.Calls()) == 1 })
 			c := sim.Calls()[0]
 			if c.Status != tt.status || c.Code != tt.code || c.Fault != tt.fault.Kind || c.ServerName != "f" || c.ProjectID != project {
 				t.Errorf("call = %+v", c)
@@ -285,12 +286,12 @@ func TestHangEndsWhenClientGoesAway(t *testing.T) {
 		_, err := do(ctx, http.MethodPost, ts.URL+"/v2/"+project+"/cloud-phone/servers", "", purchaseBody("hang", 1))
 		errc <- err
 	}()
-	waitFor(t, "the order", func() bool { return len(sim.OrdersFor("hang")) == 1 })
+	testkit.Eventually(t, "the order", func() bool { return len(sim.OrdersFor("hang")) == 1 })
 	cancel()
 	if err := <-errc; err == nil {
 		t.Fatal("request succeeded, want the client's cancellation")
 	}
-	waitFor(t, "the hanging call to end", func() bool { return len(sim.Calls()) == 1 })
+	testkit.Eventually(t, "the hanging call to end", func() bool { return len(sim.Calls()) == 1 })
 	if c := sim.Calls()[0]; c.Status != 0 || c.Fault != cphsim.FaultHangAfterCommit || c.OrderID == "" {
 		t.Errorf("call = %+v, want no response, hang, an order", c)
 	}
