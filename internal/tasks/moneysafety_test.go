@@ -366,6 +366,10 @@ func TestMoneyKeyReusedForAnotherPurchaseIsAConflict(t *testing.T) {
 	if c, err := p.producer.Conflicts(ctx, []*Order{other, keyed("fresh", "x"), keyed("fresh", "y")}); err != nil || !c[0] || c[1] || !c[2] {
 		t.Fatalf("Conflicts = %v, %v; want [true false true]", c, err)
 	}
+	// A second line of the same conflicting order conflicts with the ledger as the first does.
+	if c, err := p.producer.Conflicts(ctx, []*Order{other, keyed("reused", "reused-2")}); err != nil || !c[0] || !c[1] {
+		t.Fatalf("Conflicts of a conflicting order twice = %v, %v; want [true true]", c, err)
+	}
 	// A producer that skips every check: the worker refuses it, with no call.
 	if err := p.insp.DeleteTask(p.tr.queue, TaskID("reused")); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Fatal(err)

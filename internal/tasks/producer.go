@@ -90,13 +90,11 @@ func (p *Producer) Enqueue(ctx context.Context, o *Order) (EnqueueResult, error)
 	if err != nil {
 		return res, err
 	}
-	if seen[0] {
-		res.Status = EnqueueDuplicate
-		if fps[0] != "" && fps[0] != o.Fingerprint() {
-			res.Status = EnqueueConflict
+	res.Status = runFingerprints{}.verdict(res.IdempotencyKey, o.Fingerprint(), seen[0], fps[0])
+	if res.Status == EnqueueEnqueued {
+		if res, err = p.put(ctx, o, res); err != nil {
+			return res, err
 		}
-	} else if res, err = p.put(ctx, o, res); err != nil {
-		return res, err
 	}
 	if res.Status == EnqueueConflict {
 		return res, &ConflictError{Key: res.IdempotencyKey}
@@ -209,36 +207,23 @@ type pending struct {
 // feed validates orders a batch at a time, looks the batch's keys up in the ledger with one round
 // trip, records the duplicates in results and sends every other order to next.
 func (p *Producer) feed(ctx context.Context, cancel context.CancelCauseFunc, orders []*Order, results []EnqueueResult, next chan<- pending, done func()) {
-	keys := make([]string, 0, enqueueBatch)
-	firstFP := map[string]string{} // the fingerprint each key was first sent with in this run
+	run := runFingerprints{}
 	for lo := 0; lo < len(orders) && ctx.Err() == nil; lo += enqueueBatch {
 		hi := min(lo+enqueueBatch, len(orders))
-		keys = keys[:0]
 		for i, o := range orders[lo:hi] {
 			if err := o.Validate(); err != nil {
 				cancel(fmt.Errorf("order %d: %w", lo+i+1, err))
 				return
 			}
-			keys = append(keys, o.Key())
 		}
-		seen, fps, err := p.cfg.Ledger.Fingerprints(ctx, keys)
+		verdicts, err := p.verdicts(ctx, run, orders[lo:hi])
 		if err != nil {
 			cancel(fmt.Errorf("order %d: %w", lo+1, err))
 			return
 		}
-		for j, key := range keys {
-			res := p.result(key)
-			fp := orders[lo+j].Fingerprint()
-			first, again := firstFP[key]
-			if !again {
-				firstFP[key] = fp
-			}
-			switch {
-			case seen[j] && fps[j] != "" && fps[j] != fp, again && first != fp:
-				res.Status = EnqueueConflict
-			case seen[j]:
-				res.Status = EnqueueDuplicate
-			}
+		for j, v := range verdicts {
+			res := p.result(v.key)
+			res.Status = v.status
 			if res.Status != EnqueueEnqueued {
 				results[lo+j] = res
 				done()
@@ -259,26 +244,57 @@ func (p *Producer) feed(ctx context.Context, cancel context.CancelCauseFunc, ord
 // refused whole before anything of it is enqueued.
 func (p *Producer) Conflicts(ctx context.Context, orders []*Order) ([]bool, error) {
 	out := make([]bool, len(orders))
-	firstFP := map[string]string{}
+	run := runFingerprints{}
 	for lo := 0; lo < len(orders); lo += enqueueBatch {
 		hi := min(lo+enqueueBatch, len(orders))
-		keys := make([]string, 0, hi-lo)
-		for _, o := range orders[lo:hi] {
-			keys = append(keys, o.Key())
-		}
-		seen, fps, err := p.cfg.Ledger.Fingerprints(ctx, keys)
+		verdicts, err := p.verdicts(ctx, run, orders[lo:hi])
 		if err != nil {
 			return nil, err
 		}
-		for j, key := range keys {
-			fp := orders[lo+j].Fingerprint()
-			if first, again := firstFP[key]; again {
-				out[lo+j] = first != fp
-				continue
-			}
-			firstFP[key] = fp
-			out[lo+j] = seen[j] && fps[j] != "" && fps[j] != fp
+		for j, v := range verdicts {
+			out[lo+j] = v.status == EnqueueConflict
 		}
 	}
 	return out, nil
+}
+
+// keyVerdict is an order's idempotency key and what the ledger and the orders before it say of it.
+type keyVerdict struct{ key, status string }
+
+// verdicts looks a batch of orders up in the ledger with one round trip and judges each against
+// the ledger and the orders before it in run.
+func (p *Producer) verdicts(ctx context.Context, run runFingerprints, orders []*Order) ([]keyVerdict, error) {
+	keys := make([]string, len(orders))
+	for i, o := range orders {
+		keys[i] = o.Key()
+	}
+	seen, fps, err := p.cfg.Ledger.Fingerprints(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keyVerdict, len(orders))
+	for i, o := range orders {
+		out[i] = keyVerdict{key: keys[i], status: run.verdict(keys[i], o.Fingerprint(), seen[i], fps[i])}
+	}
+	return out, nil
+}
+
+// runFingerprints is the fingerprint each key was first given with in one run of orders.
+type runFingerprints map[string]string
+
+// verdict is what is known of an order with key and fingerprint fp: EnqueueConflict when the
+// ledger (seen, with ledgerFP) or an earlier order of the run had the key with another purchase,
+// EnqueueDuplicate when the ledger knows the key, EnqueueEnqueued (not known yet) otherwise.
+func (r runFingerprints) verdict(key, fp string, seen bool, ledgerFP string) string {
+	first, again := r[key]
+	if !again {
+		r[key] = fp
+	}
+	switch {
+	case seen && ledgerFP != "" && ledgerFP != fp, again && first != fp:
+		return EnqueueConflict
+	case seen:
+		return EnqueueDuplicate
+	}
+	return EnqueueEnqueued
 }
