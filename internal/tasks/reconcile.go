@@ -28,12 +28,18 @@ const partialRecheck = 10 * time.Second
 // the posting mark to the call's deadline plus the grace, widened by apiClockMargin.
 type callWindow struct{ since, until time.Time }
 
-func windowOf(u *Unresolved, grace time.Duration) callWindow {
-	ends := u.Ends
-	if ends.IsZero() {
-		ends = u.Started
+// window is u's call window.
+func (h *Handler) window(u *Unresolved) callWindow {
+	return callWindow{since: u.Started.Add(-apiClockMargin), until: h.callEnds(u).Add(h.cfg.ReconcileGrace + apiClockMargin)}
+}
+
+// callEnds is u's call deadline; a mark written before deadlines were recorded stands for a call of
+// CallTimeout, as the ledger's clear script takes it.
+func (h *Handler) callEnds(u *Unresolved) time.Time {
+	if u.Ends.IsZero() {
+		return u.Started.Add(h.cfg.CallTimeout)
 	}
-	return callWindow{since: u.Started.Add(-apiClockMargin), until: ends.Add(grace + apiClockMargin)}
+	return u.Ends
 }
 
 // nameHold is how long a purchase call holds its name locks unless its outcome clears them: its
@@ -168,7 +174,7 @@ func namesOf(names, want []string) bool {
 func (d *delivery) reconcile(ctx context.Context, claim Claim, spent bool) (done bool, err error) {
 	h := d.h
 	u := claim.Unresolved
-	w := windowOf(u, h.cfg.ReconcileGrace)
+	w := h.window(u)
 	d.log.Info().Time("call_started", u.Started).Msg("an earlier purchase call has no known outcome: reconciling")
 	if claim.Now.Sub(w.until) > h.cfg.Ledger.Retention()-apiClockMargin {
 		return true, d.deadLetter(ctx, ClassAmbiguous, fmt.Errorf(
@@ -242,11 +248,7 @@ func (d *delivery) notFound(ctx context.Context, claim Claim, spent bool) (bool,
 			"an earlier purchase call may have placed the order, and without extend_param.is_auto_pay=1 such an "+
 				"order waits for payment in BSS and has no servers to find: check the BSS orders, then replay with --rebuy or delete this dead letter"))
 	}
-	ends := u.Ends
-	if ends.IsZero() {
-		ends = u.Started.Add(h.cfg.CallTimeout)
-	}
-	if left := ends.Add(h.cfg.ReconcileGrace).Sub(claim.Now); left > 0 {
+	if left := h.callEnds(u).Add(h.cfg.ReconcileGrace).Sub(claim.Now); left > 0 {
 		return true, d.notFoundYet(ctx, &GraceError{Left: left}, spent)
 	}
 	switch {

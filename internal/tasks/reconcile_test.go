@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -119,5 +120,32 @@ func TestListOrdersStopsAtThePageLimit(t *testing.T) {
 		callWindow{since: at.Add(-time.Minute), until: at.Add(time.Minute)})
 	if err == nil || !strings.Contains(err.Error(), "did not end within") {
 		t.Fatalf("err = %v; want the page limit as an error, never \"not found\"", err)
+	}
+}
+
+// A mark written before call deadlines were recorded (a legacy record, or a dead letter of one) has
+// no Ends: the handler, the ledger's clear script and a replay all read it as a call of
+// CallTimeout, never as one that ended when it began.
+func TestAMarkWithoutADeadlineIsACallOfCallTimeout(t *testing.T) {
+	tr := newTestRedis(t)
+	ctx := context.Background()
+	l := NewLedger(tr.rdb, tr.keys, 0)
+	h := NewHandler(HandlerConfig{Ledger: l, CallTimeout: 30 * time.Second, ReconcileGrace: time.Minute})
+	started := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	if err := l.Reopen(ctx, Reopening{Key: "legacy", Unresolved: &Unresolved{Started: started}}); err != nil {
+		t.Fatal(err)
+	}
+	c := mustAcquire(t, l, "legacy", "a")
+	if c.Unresolved == nil || !c.Unresolved.Started.Equal(started) || !c.Unresolved.Ends.IsZero() {
+		t.Fatalf("restored mark = %+v; want its start and no deadline", c.Unresolved)
+	}
+	if got, want := h.window(c.Unresolved).until, started.Add(30*time.Second+time.Minute+apiClockMargin); !got.Equal(want) {
+		t.Fatalf("window ends %v, want %v", got, want)
+	}
+	// The clear script reads it the same way: the grace counts from start + CallTimeout.
+	var early *GraceError
+	err := l.ClearPosting(ctx, testHold("legacy", "a"), ClearArgs{Grace: 2 * time.Hour, CallTimeout: 30 * time.Second})
+	if !errors.As(err, &early) || early.Left < time.Hour || early.Left > time.Hour+31*time.Second {
+		t.Fatalf("ClearPosting an hour into a 2h grace = %v; want about an hour left", err)
 	}
 }

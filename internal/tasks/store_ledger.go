@@ -405,7 +405,10 @@ type Reopening struct {
 func (l *Ledger) Reopen(ctx context.Context, r Reopening) error {
 	started, ends := "", ""
 	if u := r.Unresolved; u != nil && !u.Started.IsZero() {
-		started, ends = strconv.FormatInt(u.Started.UnixMilli(), 10), strconv.FormatInt(u.Ends.UnixMilli(), 10)
+		started = strconv.FormatInt(u.Started.UnixMilli(), 10)
+		if !u.Ends.IsZero() { // else: a mark from before deadlines were recorded, read as CallTimeout long
+			ends = strconv.FormatInt(u.Ends.UnixMilli(), 10)
+		}
 	}
 	rebuy := "0"
 	if r.Rebuy {

@@ -186,7 +186,7 @@ redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], unpack(ARGV, 7))
 redis.call('HSET', KEYS[3], 'purchase_calls', h[6] or '0')
 if h[3] == '1' then
-  redis.call('HSET', KEYS[3], 'post_started', h[4] or '0', 'post_ends', h[5] or h[4] or '0')
+  redis.call('HSET', KEYS[3], 'post_started', h[4] or '0', 'post_ends', h[5] or '')
 end
 redis.call('ZADD', KEYS[4], str(now_ms()), ARGV[6])
 return {'ok', ARGV[2]}
@@ -196,7 +196,8 @@ return {'ok', ARGV[2]}
 //
 //	KEYS[1] ledger
 //	ARGV[1] "" or post_started (ms) of an unknown outcome to restore when the ledger has no record,
-//	ARGV[2] its post_ends (ms), ARGV[3] "1" = the operator has checked that no order exists:
+//	ARGV[2] its post_ends (ms; "" for a mark written before deadlines were recorded),
+//	ARGV[3] "1" = the operator has checked that no order exists:
 //	clear an unknown outcome and let the key buy again, ARGV[4] retention (ms)
 //
 // Returns 1 (reopened), 2 (restored from the dead letter), 0 (not failed: nothing to do). A
