@@ -38,7 +38,7 @@ func (s *space) operator() (*tasks.Operator, error) {
 // cleanup deletes the space's keys (ours and asynq's for its queue) a page at a time, and
 // unregisters the queue. It is best effort: a key left behind costs memory, not correctness.
 func (s *space) cleanup(ctx context.Context) {
-	// redis_rate puts its "rate:" before the rate limiter's key; the key also expires by itself.
+	// The rate limiter's key starts with "rate:" (Keys.RateLimit); it also expires by itself.
 	for _, pattern := range []string{"{" + s.stream + "}*", "rate:{" + s.stream + "}*", s.stream, "asynq:{" + s.queue + "}*"} {
 		var cursor uint64
 		for range 1_000_000 { // bounded: a page per call, far more pages than any run makes

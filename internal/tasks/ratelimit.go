@@ -50,10 +50,6 @@ type RateLimiter struct {
 // RateLimiter). It costs 1 % of the throughput. The exact bound is on the slots and needs none.
 const rateHeadroom = 10 * time.Millisecond
 
-// rateKeyPrefix keeps the key go-redis/redis_rate used, "rate:" before Keys.RateLimit, in its
-// format: workers of an earlier version share the limit with these during a rolling deploy.
-const rateKeyPrefix = "rate:"
-
 // NewRateLimiter returns a limiter of perSecond purchase calls a second for the fleet on rdb.
 func NewRateLimiter(rdb redis.UniversalClient, keys Keys, perSecond int) *RateLimiter {
 	perSecond = max(perSecond, 1)
@@ -61,7 +57,7 @@ func NewRateLimiter(rdb redis.UniversalClient, keys Keys, perSecond int) *RateLi
 	intervalUS := max(1, (period+int64(perSecond)-1)/int64(perSecond)) // rounded up: never faster
 	return &RateLimiter{
 		rdb:      rdb,
-		key:      rateKeyPrefix + keys.RateLimit(),
+		key:      keys.RateLimit(),
 		interval: time.Duration(intervalUS) * time.Microsecond,
 	}
 }

@@ -392,7 +392,7 @@ func assertOneSlot(t *testing.T, rdb redis.UniversalClient, k Keys) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{k.Ledger("any"), k.DeadLetter("cph-any"), k.DeadLetterIndex(), "rate:" + k.RateLimit()} {
+	for _, key := range []string{k.Ledger("any"), k.DeadLetter("cph-any"), k.DeadLetterIndex(), k.RateLimit()} {
 		if slot, err := rdb.ClusterKeySlot(ctx, key).Result(); err != nil || slot != want {
 			t.Errorf("key %s is in slot %d (%v), the stream in %d", key, slot, err, want)
 		}

@@ -57,8 +57,10 @@ func (k Keys) DeadLetter(taskID string) string { return k.tag + ":dlq:" + taskID
 // DeadLetterIndex is a sorted set of dead-lettered task ids, scored by the time they failed.
 func (k Keys) DeadLetterIndex() string { return k.tag + ":dlq" }
 
-// RateLimit is the key of the fleet-wide purchase rate limiter.
-func (k Keys) RateLimit() string { return k.tag + ":ratelimit:purchase" }
+// RateLimit is the key of the fleet-wide purchase rate limiter. Its "rate:" prefix is the one
+// go-redis/redis_rate put before the name it was given, kept so that workers of an earlier version
+// share the limit with these during a rolling deploy.
+func (k Keys) RateLimit() string { return "rate:" + k.tag + ":ratelimit:purchase" }
 
 // digest is a short, stable, printable form of s.
 func digest(s string) string {
