@@ -151,8 +151,10 @@ type delivery struct {
 	retried int                 // asynq's count of counted failures so far
 	budget  Budget
 	order   *Order
-	hold    Hold
-	log     zerolog.Logger
+	// fingerprint is the order's Fingerprint, computed once for all its runs.
+	fingerprint string
+	hold        Hold
+	log         zerolog.Logger
 	// settled is set once the key needs no release: terminal, or released already.
 	settled bool
 }
@@ -167,7 +169,7 @@ func (h *Handler) newDelivery(taskType, taskID string, payload []byte, results *
 	order, err := decodeTask(taskType, payload, h.cfg.DefaultProjectID)
 	if order != nil {
 		d.order = order
-		d.hold.Key = order.Key()
+		d.hold.Key, d.fingerprint = order.keyAndFingerprint()
 		d.hold.ProjectID, d.hold.ServerNames = order.ProjectID, serverNames(order.Request)
 		d.log = d.log.With().Str("idempotency_key", d.hold.Key).Logger()
 	}
@@ -249,7 +251,7 @@ const CodeKeyConflict = "idempotency_key_conflict"
 
 func (d *delivery) run(ctx context.Context) error {
 	h := d.h
-	claim, err := h.cfg.Ledger.Acquire(ctx, AcquireArgs{Hold: d.hold, TaskID: d.taskID, Fingerprint: d.order.Fingerprint(), Lease: h.lease()})
+	claim, err := h.cfg.Ledger.Acquire(ctx, AcquireArgs{Hold: d.hold, TaskID: d.taskID, Fingerprint: d.fingerprint, Lease: h.lease()})
 	if err != nil {
 		return retryUncounted(err, 0)
 	}

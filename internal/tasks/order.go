@@ -90,8 +90,21 @@ func (o *Order) Key() string {
 	if o.IdempotencyKey != "" {
 		return o.IdempotencyKey
 	}
-	return "sha256:" + o.Fingerprint()
+	return derivedKey(o.Fingerprint())
 }
+
+// keyAndFingerprint is Key and Fingerprint with the canonical form computed once, for the places
+// (the handler, the producer) that need both for every order.
+func (o *Order) keyAndFingerprint() (key, fingerprint string) {
+	fingerprint = o.Fingerprint()
+	if o.IdempotencyKey != "" {
+		return o.IdempotencyKey, fingerprint
+	}
+	return derivedKey(fingerprint), fingerprint
+}
+
+// derivedKey is the idempotency key of an order given without one.
+func derivedKey(fingerprint string) string { return "sha256:" + fingerprint }
 
 // Fingerprint identifies the purchase the order makes: the hex SHA-256 of the project id, a NUL
 // and the request's canonical JSON (cph.PurchaseRequest.CanonicalJSON), in which every spelling of

@@ -85,12 +85,12 @@ func (p *Producer) Enqueue(ctx context.Context, o *Order) (EnqueueResult, error)
 	if err := o.Validate(); err != nil {
 		return EnqueueResult{}, err
 	}
-	res := p.result(o.Key())
-	seen, fps, err := p.cfg.Ledger.Fingerprints(ctx, []string{res.IdempotencyKey})
+	verdicts, err := p.verdicts(ctx, runFingerprints{}, []*Order{o})
 	if err != nil {
-		return res, err
+		return p.result(o.Key()), err
 	}
-	res.Status = runFingerprints{}.verdict(res.IdempotencyKey, o.Fingerprint(), seen[0], fps[0])
+	res := p.result(verdicts[0].key)
+	res.Status = verdicts[0].status
 	if res.Status == EnqueueEnqueued {
 		if res, err = p.put(ctx, o, res); err != nil {
 			return res, err
@@ -264,17 +264,17 @@ type keyVerdict struct{ key, status string }
 // verdicts looks a batch of orders up in the ledger with one round trip and judges each against
 // the ledger and the orders before it in run.
 func (p *Producer) verdicts(ctx context.Context, run runFingerprints, orders []*Order) ([]keyVerdict, error) {
-	keys := make([]string, len(orders))
+	keys, fingerprints := make([]string, len(orders)), make([]string, len(orders))
 	for i, o := range orders {
-		keys[i] = o.Key()
+		keys[i], fingerprints[i] = o.keyAndFingerprint()
 	}
 	seen, fps, err := p.cfg.Ledger.Fingerprints(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]keyVerdict, len(orders))
-	for i, o := range orders {
-		out[i] = keyVerdict{key: keys[i], status: run.verdict(keys[i], o.Fingerprint(), seen[i], fps[i])}
+	for i := range orders {
+		out[i] = keyVerdict{key: keys[i], status: run.verdict(keys[i], fingerprints[i], seen[i], fps[i])}
 	}
 	return out, nil
 }
