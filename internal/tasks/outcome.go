@@ -21,6 +21,14 @@ func (d *delivery) release(ctx context.Context, cause error) {
 	d.settled = true // released: the deferred release has nothing left to do
 }
 
+// comeBack gives the key up after a failure that will be retried (retry, from retryCounted or
+// retryUncounted), keeping the failure for later, and tells the observer outcome and class.
+func (d *delivery) comeBack(ctx context.Context, outcome, class string, retry error) error {
+	d.release(ctx, retry)
+	d.h.cfg.Observer.Outcome(outcome, class)
+	return retry
+}
+
 // successWrites bounds the in-process retries of the write that records a purchase: the order
 // exists, and only this process knows its id, so a Redis blip must not turn it into a reconciliation.
 const successWrites = 6

@@ -67,9 +67,7 @@ func (d *delivery) stillInSlot(ctx context.Context, late time.Duration) error {
 	if cerr := h.cfg.Ledger.ClearPosting(detached(ctx), d.hold, ClearArgs{Refund: true}); cerr != nil {
 		return retryUncounted(cerr, time.Second)
 	}
-	d.release(ctx, err)
-	h.cfg.Observer.Outcome(outcomeThrottled, "")
-	return retryUncounted(err, 0)
+	return d.comeBack(ctx, outcomeThrottled, "", retryUncounted(err, 0))
 }
 
 // markPosting sets the posting mark and takes the name lock before the call. It returns the number
@@ -85,9 +83,7 @@ func (d *delivery) markPosting(ctx context.Context) (int, error) {
 		return n, nil
 	case errors.As(err, &busy):
 		d.log.Info().Dur("wait", busy.Wait).Msg("another key's purchase call for this server name has no known outcome yet: waiting")
-		d.release(ctx, err)
-		h.cfg.Observer.Outcome(outcomeWaiting, "")
-		return 0, retryUncounted(err, min(busy.Wait+10*time.Millisecond, busyRecheck))
+		return 0, d.comeBack(ctx, outcomeWaiting, "", retryUncounted(err, min(busy.Wait+10*time.Millisecond, busyRecheck)))
 	case errors.Is(err, ErrNotReplicated):
 		// No call goes out on a mark a failover could lose; take it back and come again.
 		d.log.Warn().Err(err).Msg("purchase call held back: the ledger's replicas did not confirm the posting mark")
@@ -140,16 +136,12 @@ func (d *delivery) settleFailedCall(ctx context.Context, n int, err error) error
 			return retryUncounted(err, time.Second)
 		}
 		if apiErr.Throttled {
-			d.release(ctx, err)
-			h.cfg.Observer.Outcome(outcomeThrottled, "")
-			return retryUncounted(err, max(apiErr.RetryAfter, time.Second))
+			return d.comeBack(ctx, outcomeThrottled, "", retryUncounted(err, max(apiErr.RetryAfter, time.Second)))
 		}
 		if final {
 			return d.deadLetter(ctx, ClassExhausted, fmt.Errorf("retries exhausted after %d purchase calls: last error: %w", n, err))
 		}
-		d.release(ctx, err)
-		h.cfg.Observer.Outcome(outcomeRetry, "")
-		return retryCounted(err)
+		return d.comeBack(ctx, outcomeRetry, "", retryCounted(err))
 	case cph.ClassAuth, cph.ClassRejected:
 		if err := h.cfg.Ledger.ClearPosting(detached(ctx), d.hold, ClearArgs{}); err != nil {
 			return retryUncounted(err, time.Second)
@@ -160,12 +152,10 @@ func (d *delivery) settleFailedCall(ctx context.Context, n int, err error) error
 		}
 		return d.deadLetter(ctx, dlClass, err)
 	default: // ambiguous: the mark stays, and the next delivery reconciles before anything else
-		d.release(ctx, err)
-		h.cfg.Observer.Outcome(outcomeRetry, string(ClassAmbiguous))
 		if final {
 			// The budget is spent, but the order may exist: come back, uncounted, to find out.
-			return retryUncounted(err, h.recheck())
+			return d.comeBack(ctx, outcomeRetry, string(ClassAmbiguous), retryUncounted(err, h.recheck()))
 		}
-		return retryCounted(err)
+		return d.comeBack(ctx, outcomeRetry, string(ClassAmbiguous), retryCounted(err))
 	}
 }

@@ -190,9 +190,7 @@ func (d *delivery) reconcile(ctx context.Context, claim Claim, spent bool) (done
 			return true, d.deadLetter(ctx, ClassAmbiguous,
 				fmt.Errorf("an earlier purchase call may have placed the order and the server list could not be read to confirm it: %w", err))
 		}
-		d.release(ctx, err)
-		h.cfg.Observer.Outcome(outcomeRetry, "")
-		return true, retryCounted(err)
+		return true, d.comeBack(ctx, outcomeRetry, "", retryCounted(err))
 	}
 	h.cfg.Observer.Reconciled(len(found) > 0)
 	switch {
@@ -207,9 +205,7 @@ func (d *delivery) reconcile(ctx context.Context, claim Claim, spent bool) (done
 		if spent {
 			return true, d.deadLetterCandidates(ctx, found)
 		}
-		d.release(ctx, err)
-		h.cfg.Observer.Outcome(outcomeWaiting, "")
-		return true, retryUncounted(err, partialRecheck)
+		return true, d.comeBack(ctx, outcomeWaiting, "", retryUncounted(err, partialRecheck))
 	}
 	return d.notFound(ctx, claim, spent)
 }
@@ -282,9 +278,7 @@ func (d *delivery) notFoundYet(ctx context.Context, early *GraceError, spent boo
 	}
 	wait := min(early.Left, d.h.recheck())
 	d.log.Info().Dur("left", early.Left).Dur("wait", wait).Msg("not found yet: looking again before concluding that nothing was placed")
-	d.release(ctx, early)
-	d.h.cfg.Observer.Outcome(outcomeWaiting, "")
-	return retryUncounted(early, wait)
+	return d.comeBack(ctx, outcomeWaiting, "", retryUncounted(early, wait))
 }
 
 // recheck is how often reconciliation looks for an order while the grace runs: a late commit is
