@@ -119,6 +119,7 @@ type chaosRun struct {
 	sim      *sim
 	ps       *procs
 	env      map[string]string
+	op       *tasks.Operator
 	producer *tasks.Producer
 	insp     *asynq.Inspector
 	client   *asynq.Client
@@ -201,7 +202,8 @@ func newChaosRun(t *testing.T) *chaosRun {
 		"SHUTDOWN_TIMEOUT": "4s",
 	})
 	delete(c.env, "CPH_TOKEN") // IAM is the one credential source
-	c.producer, c.insp = c.tr.producer(t, chaosMaxRetry)
+	c.op = c.tr.operator(t, chaosMaxRetry)
+	c.producer, c.insp = c.op.Producer(), c.op.Inspector()
 	c.client = asynq.NewClientFromRedisClient(c.tr.rdb)
 	c.orders = chaosOrders(seed)
 	seen := map[string]int{}
@@ -559,8 +561,7 @@ func (c *chaosRun) replayDeadLetters() (replayed map[string]int, problems []stri
 	for _, o := range c.orders {
 		invalid[o.key] = o.invalid
 	}
-	dls := tasks.NewDeadLetters(c.tr.rdb, c.tr.keys)
-	list, err := dls.List(ctx, 0, 100_000)
+	list, err := c.op.DeadLetters().List(ctx, 0, 100_000)
 	if err != nil {
 		c.t.Fatalf("dead letters: %v", err)
 	}
@@ -575,7 +576,7 @@ func (c *chaosRun) replayDeadLetters() (replayed map[string]int, problems []stri
 		if !c.plausibleClass(dl, invalid[dl.IdempotencyKey]) {
 			problems = append(problems, fmt.Sprintf("dead letter %s (%s): implausible class %s: %+v", dl.TaskID, dl.IdempotencyKey, dl.Class, dl.Error))
 		}
-		if _, err := c.producer.Replay(ctx, dls, c.insp, dl.TaskID, tasks.ReplayOptions{}); err != nil {
+		if _, err := c.op.Replay(ctx, dl.TaskID, tasks.ReplayOptions{}); err != nil {
 			problems = append(problems, fmt.Sprintf("replay %s: %v", dl.TaskID, err))
 			continue
 		}

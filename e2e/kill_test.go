@@ -34,7 +34,7 @@ func TestSIGKILLMidCall(t *testing.T) {
 	}, nil)
 	tr := newTestRedis(t)
 	ps := newProcs(t)
-	producer, _ := tr.producer(t, 3)
+	producer := tr.operator(t, 3).Producer()
 	// A long call timeout keeps the first worker inside its call until the kill, however slow
 	// the machine; it costs nothing later, since reconciliation finds the order at once.
 	env := workerEnv(tr, s.url, map[string]string{"CPH_TIMEOUT": "30s"})

@@ -34,7 +34,7 @@ func TestTwoWorkersShareTheRateLimit(t *testing.T) {
 	tr := newTestRedis(t)
 	ps := newProcs(t)
 	s := startSimProcess(t, ps, []string{"--rate-limit", fmt.Sprint(limit)}, nil)
-	producer, _ := tr.producer(t, 3)
+	producer := tr.operator(t, 3).Producer()
 	env := workerEnv(tr, s.url, map[string]string{"CPH_RATE_LIMIT": fmt.Sprint(limit), "WORKER_CONCURRENCY": "10"})
 	workers := []*proc{startWorker(t, ps, "worker-a", env), startWorker(t, ps, "worker-b", env)}
 

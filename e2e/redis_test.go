@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"cphpurchase/internal/tasks"
@@ -75,13 +74,13 @@ func advanceMiniredis(t testing.TB, m *miniredis.Miniredis) {
 	t.Cleanup(func() { close(stop); <-done })
 }
 
-// producer returns a producer and an inspector on the test's queue, closed with the test.
-func (tr *testRedis) producer(t testing.TB, maxRetry int) (*tasks.Producer, *asynq.Inspector) {
-	client := asynq.NewClientFromRedisClient(tr.rdb)
-	insp := asynq.NewInspectorFromRedisClient(tr.rdb)
-	t.Cleanup(func() { _ = client.Close() })
-	p := tasks.NewProducer(tasks.ProducerConfig{
-		Client: client, Ledger: tasks.NewLedger(tr.rdb, tr.keys, 0), Queue: tr.queue, MaxRetry: maxRetry,
-	})
-	return p, insp
+// operator is the operator facade on the test's Redis, queue and stream, with maxRetry as the
+// budget of what it enqueues and replays. It shares the test's Redis client, so nobody closes it.
+func (tr *testRedis) operator(t testing.TB, maxRetry int) *tasks.Operator {
+	op, err := tasks.NewOperator(tr.rdb, tasks.OperatorConfig{Queue: tr.queue, ResultsStream: tr.stream, MaxRetry: maxRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = op.Client().Close() })
+	return op
 }

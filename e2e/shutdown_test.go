@@ -51,7 +51,7 @@ func TestSIGTERMGracefulShutdown(t *testing.T) {
 			s := startSimInTest(t, cphsim.Options{Latency: tc.latency}, flight.wrap)
 			tr := newTestRedis(t)
 			ps := newProcs(t)
-			producer, _ := tr.producer(t, 3)
+			producer := tr.operator(t, 3).Producer()
 			env := workerEnv(tr, s.url, map[string]string{
 				"SHUTDOWN_TIMEOUT": tc.shutdown.String(),
 				"CPH_TIMEOUT":      (3 * tc.latency).String(),

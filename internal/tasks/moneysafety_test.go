@@ -246,7 +246,7 @@ func TestMoneyReplayAfterTheLedgerForgot(t *testing.T) {
 				}
 			}
 			p.tr.rdb.Del(context.Background(), p.tr.keys.Ledger(o.Key()))
-			if _, err := p.producer.Replay(context.Background(), p.dls, p.insp, id, ReplayOptions{}); err != nil {
+			if _, err := p.producer.replay(context.Background(), p.dls, p.insp, id, ReplayOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			r := p.wait(o.Key())
@@ -285,7 +285,7 @@ func TestMoneyLateCommit(t *testing.T) {
 		for p.sim.PendingLateCommits() > 0 {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if _, err := p.producer.Replay(context.Background(), p.dls, p.insp, en.TaskID, ReplayOptions{}); err != nil {
+		if _, err := p.producer.replay(context.Background(), p.dls, p.insp, en.TaskID, ReplayOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		r = p.wait(en.IdempotencyKey)
@@ -315,7 +315,7 @@ func TestMoneySweeperLeavesAReplayedTaskAlone(t *testing.T) {
 	if err := p.insp.PauseQueue(p.tr.queue); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.producer.Replay(context.Background(), p.dls, p.insp, en.TaskID, ReplayOptions{}); err != nil {
+	if _, err := p.producer.replay(context.Background(), p.dls, p.insp, en.TaskID, ReplayOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	sweeper := NewSweeper(p.handler, p.insp, p.dls, time.Hour)

@@ -73,7 +73,7 @@ func (o *Operator) ListDeadLetters(ctx context.Context, q DeadLetterQuery) iter.
 func (o *Operator) CountDeadLetters(ctx context.Context) (int64, error) { return o.dls.Count(ctx) }
 
 // Replay enqueues the dead-lettered order named by idOrKey (task id or idempotency key) afresh,
-// with the operator's retry budget, and drops its dead letter: see Producer.Replay for what the
+// with the operator's retry budget, and drops its dead letter: see Producer.replay for what the
 // ledger still guards, and ReplayOptions for --rebuy. There being no such dead letter is an error
 // that matches ErrNotFound.
 func (o *Operator) Replay(ctx context.Context, idOrKey string, opts ReplayOptions) (EnqueueResult, error) {
@@ -81,7 +81,7 @@ func (o *Operator) Replay(ctx context.Context, idOrKey string, opts ReplayOption
 	if err != nil {
 		return EnqueueResult{}, err
 	}
-	return o.producer.Replay(ctx, o.dls, o.insp, d.TaskID, opts)
+	return o.producer.replay(ctx, o.dls, o.insp, d.TaskID, opts)
 }
 
 // Discard drops the dead letter named by idOrKey (task id or idempotency key) for good, and its

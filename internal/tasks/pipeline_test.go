@@ -287,7 +287,7 @@ func TestPipelineInvalidOrderIsDeadLetteredWithoutACall(t *testing.T) {
 	}
 
 	// Replayed as it is, it is dead-lettered again, with a new record and a new result.
-	if _, err := p.producer.Replay(context.Background(), p.dls, p.insp, TaskID("invalid-1"), ReplayOptions{}); err != nil {
+	if _, err := p.producer.replay(context.Background(), p.dls, p.insp, TaskID("invalid-1"), ReplayOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -446,7 +446,7 @@ func TestPipelineExhaustedThenReplayedWithAFreshBudget(t *testing.T) {
 	}
 
 	healthy.Store(true)
-	rep, err := p.producer.Replay(context.Background(), p.dls, p.insp, en.TaskID, ReplayOptions{})
+	rep, err := p.producer.replay(context.Background(), p.dls, p.insp, en.TaskID, ReplayOptions{})
 	if err != nil || rep.Status != EnqueueEnqueued {
 		t.Fatalf("replay = %+v, %v", rep, err)
 	}

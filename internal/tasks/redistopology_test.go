@@ -214,7 +214,7 @@ func runTopologyPipeline(t *testing.T, redisURL string) *pipeline {
 		t.Fatalf("rejected: dead letter %+v, %v, %v", dl, ok, err)
 	}
 	healthy.Store(true)
-	if rep, err := p.producer.Replay(ctx, p.dls, p.insp, rej.TaskID, ReplayOptions{}); err != nil || rep.Status != EnqueueEnqueued {
+	if rep, err := p.producer.replay(ctx, p.dls, p.insp, rej.TaskID, ReplayOptions{}); err != nil || rep.Status != EnqueueEnqueued {
 		t.Fatalf("replay = %+v, %v", rep, err)
 	}
 	if r := p.wait(rej.IdempotencyKey); r.Status != StatusSucceeded {

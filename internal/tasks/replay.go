@@ -16,14 +16,14 @@ type ReplayOptions struct {
 	Rebuy bool
 }
 
-// Replay enqueues the dead-lettered order of task taskID afresh, with the producer's full retry
+// replay enqueues the dead-lettered order of task taskID afresh, with the producer's full retry
 // budget, and drops its dead letter; Operator.Replay finds the dead letter by task id or
 // idempotency key and calls it. asynq's own RunTask would keep the spent retry count, so the
 // archived task is deleted and a new one takes its id. The ledger still guards the key: a replayed
 // order that was bought after all is not bought again, and one whose last call had no answer is
 // reconciled first, from the dead letter's record of that call when the ledger has forgotten the
 // key.
-func (p *Producer) Replay(ctx context.Context, dls *DeadLetters, insp *asynq.Inspector, taskID string, opts ReplayOptions) (EnqueueResult, error) {
+func (p *Producer) replay(ctx context.Context, dls *DeadLetters, insp *asynq.Inspector, taskID string, opts ReplayOptions) (EnqueueResult, error) {
 	dl, ok, err := dls.Get(ctx, taskID)
 	if err != nil {
 		return EnqueueResult{}, err
