@@ -3,7 +3,6 @@ package main
 import (
 	"net/http"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"cphpurchase/internal/console"
@@ -14,15 +13,10 @@ import (
 // operator reaches it wherever a worker runs. When HTTP_ADDR is reachable beyond this machine (as
 // Kubernetes probes need) and CONSOLE_TOKEN is not set, it serves no console and says so: a replay
 // buys servers, and the probes and metrics must not be held hostage to the console's setting.
-func mountConsole(mux *http.ServeMux, cfg config, rdb redis.UniversalClient, log zerolog.Logger) error {
+func mountConsole(mux *http.ServeMux, cfg config, op *tasks.Operator, log zerolog.Logger) error {
 	if cfg.ConsoleToken == "" && !console.IsLoopback(cfg.HTTPAddr) {
 		log.Warn().Str("addr", cfg.HTTPAddr).Msg("operator console not served: HTTP_ADDR is reachable beyond this machine; set CONSOLE_TOKEN to serve it behind that token")
 		return nil
-	}
-	// The operator shares the worker's Redis client, which the worker closes: it is not closed here.
-	op, err := tasks.NewOperator(rdb, tasks.OperatorConfig{Queue: cfg.Queue, ResultsStream: cfg.ResultsStream, MaxRetry: cfg.MaxRetry})
-	if err != nil {
-		return err
 	}
 	c, err := console.New(console.Config{
 		Operator: op,

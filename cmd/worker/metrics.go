@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,19 +21,19 @@ import (
 // dead-letter collector, the ledger Redis's durability, and Go's and the process's collectors. Its
 // own, not Prometheus's global one, so that the worker exposes exactly what it registered and
 // nothing a library slipped in. durability is the reading taken at start, nil when there was none.
-func newMetrics(rdb redis.UniversalClient, keys tasks.Keys, queue string, log zerolog.Logger, durability *redisconn.Durability) (*prometheus.Registry, *tasks.Metrics, error) {
+func newMetrics(op *tasks.Operator, log zerolog.Logger, durability *redisconn.Durability) (*prometheus.Registry, *tasks.Metrics, error) {
 	reg := prometheus.NewRegistry()
 	m, err := tasks.NewMetrics(reg)
 	if err != nil {
 		return nil, nil, err
 	}
 	stats := tasks.NewQueueStats(tasks.QueueStatsConfig{
-		Inspector:   asynq.NewInspectorFromRedisClient(rdb),
-		DeadLetters: tasks.NewDeadLetters(rdb, keys),
-		Queue:       queue,
+		Inspector:   op.Inspector(),
+		DeadLetters: op.DeadLetters(),
+		Queue:       op.Queue(),
 		Logger:      log,
 	})
-	dur := newDurabilityCollector(rdb, log, durability)
+	dur := newDurabilityCollector(op.Redis(), log, durability)
 	for _, c := range []prometheus.Collector{stats, dur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, nil, fmt.Errorf("register metrics: %w", err)

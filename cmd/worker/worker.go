@@ -62,13 +62,20 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	if d, err := checkRedisDurability(rdb, &cfg, log); err == nil {
 		durability = &d
 	}
-	reg, metrics, err := newMetrics(rdb, keys, cfg.Queue, log, durability)
+	// One operator facade for the worker's Redis, shared by the metrics, the sweeper and the
+	// console; the worker closes the client, not the operator.
+	op, err := tasks.NewOperator(rdb, tasks.OperatorConfig{Queue: cfg.Queue, ResultsStream: cfg.ResultsStream, MaxRetry: cfg.MaxRetry})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	reg, metrics, err := newMetrics(op, log, durability)
 	if err != nil {
 		return nil, err
 	}
 	handler := tasks.NewHandler(tasks.HandlerConfig{
 		API:              api,
-		Ledger:           tasks.NewLedger(rdb, keys, 0).WithMinReplicas(cfg.MinReplicas),
+		Ledger:           op.Ledger().WithMinReplicas(cfg.MinReplicas),
 		RateLimiter:      limiter,
 		Queue:            cfg.Queue,
 		DefaultProjectID: cfg.ProjectID,
@@ -88,11 +95,11 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 		Logger:            asynqLogger{log.With().Str("component", "asynq").Logger()},
 		LogLevel:          asynqLevel(log.GetLevel()),
 	})
-	sweeper := tasks.NewSweeper(handler, asynq.NewInspectorFromRedisClient(rdb), tasks.NewDeadLetters(rdb, keys), time.Minute)
+	sweeper := tasks.NewSweeper(handler, op.Inspector(), op.DeadLetters(), time.Minute)
 	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler, sweeper: sweeper}
 	if cfg.HTTPAddr != "" {
 		mux := httpMux(rdb, reg, log)
-		if err := mountConsole(mux, cfg, rdb, log); err != nil {
+		if err := mountConsole(mux, cfg, op, log); err != nil {
 			_ = rdb.Close()
 			return nil, err
 		}
