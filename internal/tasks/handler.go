@@ -251,7 +251,14 @@ const CodeKeyConflict = "idempotency_key_conflict"
 
 func (d *delivery) run(ctx context.Context) error {
 	h := d.h
-	claim, err := h.cfg.Ledger.Acquire(ctx, AcquireArgs{Hold: d.hold, TaskID: d.taskID, Fingerprint: d.fingerprint, Lease: h.lease()})
+	spent := d.budget.Spent(d.retried)
+	args := AcquireArgs{Hold: d.hold, TaskID: d.taskID, Fingerprint: d.fingerprint, Lease: h.lease()}
+	if !spent {
+		args.Post = &PostArgs{PostingArgs: h.posting(), MaxCalls: d.budget.Max, Limiter: h.cfg.RateLimiter}
+	}
+	sent := time.Now()
+	claim, err := h.cfg.Ledger.Acquire(ctx, args)
+	answered := time.Since(sent)
 	if err != nil {
 		return retryUncounted(err, 0)
 	}
@@ -289,7 +296,18 @@ func (d *delivery) run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, h.lease()-leaseMargin)
 	defer cancel()
 
-	spent := d.budget.Spent(d.retried)
+	if claim.Posted > 0 {
+		// The first step took the rate-limit slot and set the mark at once, somewhere inside the
+		// round trip: the slot is fresh unless the answer took long.
+		h.cfg.Observer.RateLimitWait(0)
+		if err := d.stillInSlot(ctx, answered); err != nil {
+			return err
+		}
+		return d.send(ctx, claim.Posted)
+	}
+	if claim.NamesBusy != nil {
+		return d.waitForNames(ctx, claim.NamesBusy)
+	}
 	if claim.Unresolved != nil {
 		done, err := d.reconcile(ctx, claim, spent)
 		if done || err != nil {

@@ -434,7 +434,7 @@ func TestMoneySuccessWriteIsRetriedInProcess(t *testing.T) {
 	if err := d.run(context.Background()); err != nil {
 		t.Fatalf("run: %v; want the success recorded after the blip", err)
 	}
-	if hook.n.Load() >= 0 {
+	if hook.n.Load() > 0 {
 		t.Fatal("the hook failed nothing: the test proves nothing")
 	}
 	e, ok, err := p.ledger.Get(context.Background(), o.Key())
@@ -501,17 +501,23 @@ func TestMoneyACallOlderThanTheClaimsIsAmbiguous(t *testing.T) {
 	}
 }
 
-// slowScriptHook delays the first n runs of one Lua script, as a Redis that stalls or restarts does.
+// slowScriptHook delays the first n runs of one Lua script, as a Redis that stalls or restarts
+// does: before the script runs, or (answer) after it ran, as a reply held up on its way back.
 type slowScriptHook struct {
 	failScriptHook
-	delay time.Duration
+	delay  time.Duration
+	answer bool
 }
 
 func (h *slowScriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		args := cmd.Args()
 		if len(args) > 1 && cmd.Name() == "evalsha" && args[1] == h.sha && h.n.Add(-1) >= 0 {
-			time.Sleep(h.delay)
+			if h.answer {
+				defer time.Sleep(h.delay)
+			} else {
+				time.Sleep(h.delay)
+			}
 		}
 		return next(ctx, cmd)
 	}
@@ -519,38 +525,61 @@ func (h *slowScriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 // A posting mark held up past the call's rate-limit slot (Redis stalled, restarted) must not send:
 // every handler whose slot passed meanwhile would send at once when Redis answers, over the limit.
-// The call takes its mark back, uncounted, and waits for a slot again.
+// The call takes its mark back, uncounted, and waits for a slot again. That holds for a mark set
+// after waiting for the slot, and for one set with the slot in the step that takes the key.
 func TestMoneyStalledMarkDoesNotBurstOverTheRateLimit(t *testing.T) {
-	p := startPipeline(t, pipelineOptions{maxRetry: 3})
-	hook := &slowScriptHook{failScriptHook: failScriptHook{sha: markPostingScript.Hash()}, delay: 300 * time.Millisecond}
-	hook.n.Store(1)
-	rdb := redisconn.NewClient(p.tr.opt)
-	defer rdb.Close()
-	rdb.AddHook(hook)
-	cfg := p.handler.cfg
-	cfg.Ledger = NewLedger(rdb, p.tr.keys, 0)
-	cfg.RateLimiter = NewRateLimiter(rdb, p.tr.keys, 10) // a slot every 101 ms
-	h := NewHandler(cfg)
-	o := keyed("stalled-mark", "stalled-mark")
-	d, err := h.newDelivery(TypePurchase, TaskID(o.Key()), mustJSON(t, o), nil, 0, NewBudget(3).TaskMaxRetry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var later *retryLater
-	if err := d.run(context.Background()); !errors.As(err, &later) || later.counted {
-		t.Fatalf("run with a stalled mark: %v; want an uncounted retry", err)
-	}
-	if calls := p.sim.Stats().PurchaseCalls; calls != 0 {
-		t.Fatalf("%d purchase calls went out after the stall; want none", calls)
-	}
-	if e, _, _ := p.ledger.Get(context.Background(), o.Key()); e.Posting || e.Attempts != 0 {
-		t.Fatalf("ledger after the stall = %+v; want no mark and no call counted", e)
-	}
-	d.settled = false
-	if err := d.run(context.Background()); err != nil {
-		t.Fatalf("the next run: %v", err)
-	}
-	if n := len(p.sim.OrdersFor("stalled-mark")); n != 1 {
-		t.Fatalf("%d orders, want 1", n)
+	for _, tc := range []struct {
+		name   string
+		script *redis.Script
+		answer bool
+		// slotTaken takes the limiter's next slot first, so the delivery waits for its own and
+		// sets the mark on its own.
+		slotTaken bool
+	}{
+		{name: "mark after the wait for a slot", script: markPostingScript, slotTaken: true},
+		{name: "mark with the key, answer held up", script: acquirePostScript, answer: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startPipeline(t, pipelineOptions{maxRetry: 3})
+			hook := &slowScriptHook{failScriptHook: failScriptHook{sha: tc.script.Hash()}, delay: 300 * time.Millisecond, answer: tc.answer}
+			hook.n.Store(1)
+			rdb := redisconn.NewClient(p.tr.opt)
+			defer rdb.Close()
+			rdb.AddHook(hook)
+			cfg := p.handler.cfg
+			cfg.Ledger = NewLedger(rdb, p.tr.keys, 0)
+			cfg.RateLimiter = NewRateLimiter(rdb, p.tr.keys, 10) // a slot every 101 ms
+			if tc.slotTaken {
+				if _, err := cfg.RateLimiter.Wait(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := NewHandler(cfg)
+			o := keyed("stalled-mark", "stalled-mark")
+			d, err := h.newDelivery(TypePurchase, TaskID(o.Key()), mustJSON(t, o), nil, 0, NewBudget(3).TaskMaxRetry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var later *retryLater
+			if err := d.run(context.Background()); !errors.As(err, &later) || later.counted {
+				t.Fatalf("run with a stalled mark: %v; want an uncounted retry", err)
+			}
+			if hook.n.Load() > 0 {
+				t.Fatal("the stalled script did not run")
+			}
+			if calls := p.sim.Stats().PurchaseCalls; calls != 0 {
+				t.Fatalf("%d purchase calls went out after the stall; want none", calls)
+			}
+			if e, _, _ := p.ledger.Get(context.Background(), o.Key()); e.Posting || e.Attempts != 0 {
+				t.Fatalf("ledger after the stall = %+v; want no mark and no call counted", e)
+			}
+			d.settled = false
+			if err := d.run(context.Background()); err != nil {
+				t.Fatalf("the next run: %v", err)
+			}
+			if n := len(p.sim.OrdersFor("stalled-mark")); n != 1 {
+				t.Fatalf("%d orders, want 1", n)
+			}
+		})
 	}
 }

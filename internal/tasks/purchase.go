@@ -10,7 +10,8 @@ import (
 )
 
 // purchase makes the one purchase call of this delivery and records what came of it: wait for the
-// fleet-wide rate limit, set the posting mark, call, and settle the outcome by its class.
+// fleet-wide rate limit, set the posting mark, call, and settle the outcome by its class. (When
+// nothing has to come first, Acquire has set the mark already and the delivery goes to send.)
 func (d *delivery) purchase(ctx context.Context) error {
 	if err := d.admit(ctx); err != nil {
 		return err
@@ -23,6 +24,11 @@ func (d *delivery) purchase(ctx context.Context) error {
 	if err := d.stillInSlot(ctx, time.Since(admitted)); err != nil {
 		return err
 	}
+	return d.send(ctx, n)
+}
+
+// send makes the purchase call, the n-th for the key, under its posting mark, and settles it.
+func (d *delivery) send(ctx context.Context, n int) error {
 	resp, err := d.call(ctx)
 	if err == nil {
 		d.log.Info().Int("purchase_call", n).Str("order_id", resp.OrderID).Msg("purchased")
@@ -70,20 +76,22 @@ func (d *delivery) stillInSlot(ctx context.Context, late time.Duration) error {
 	return d.comeBack(ctx, outcomeThrottled, "", retryUncounted(err, 0))
 }
 
+// posting is the posting mark's timing for a call of this handler.
+func (h *Handler) posting() PostingArgs {
+	return PostingArgs{CallTimeout: h.cfg.CallTimeout, Lease: h.cfg.CallTimeout + leaseMargin, NameHold: h.nameHold()}
+}
+
 // markPosting sets the posting mark and takes the name lock before the call. It returns the number
 // of calls sent for the key, this one included.
 func (d *delivery) markPosting(ctx context.Context) (int, error) {
 	h := d.h
-	n, err := h.cfg.Ledger.MarkPosting(ctx, d.hold, PostingArgs{
-		CallTimeout: h.cfg.CallTimeout, Lease: h.cfg.CallTimeout + leaseMargin, NameHold: h.nameHold(),
-	})
+	n, err := h.cfg.Ledger.MarkPosting(ctx, d.hold, h.posting())
 	var busy *NameBusyError
 	switch {
 	case err == nil:
 		return n, nil
 	case errors.As(err, &busy):
-		d.log.Info().Dur("wait", busy.Wait).Msg("another key's purchase call for this server name has no known outcome yet: waiting")
-		return 0, d.comeBack(ctx, outcomeWaiting, "", retryUncounted(err, min(busy.Wait+10*time.Millisecond, busyRecheck)))
+		return 0, d.waitForNames(ctx, busy)
 	case errors.Is(err, ErrNotReplicated):
 		// No call goes out on a mark a failover could lose; take it back and come again.
 		d.log.Warn().Err(err).Msg("purchase call held back: the ledger's replicas did not confirm the posting mark")
@@ -94,6 +102,13 @@ func (d *delivery) markPosting(ctx context.Context) (int, error) {
 		return 0, retryUncounted(err, time.Second)
 	}
 	return 0, retryUncounted(err, time.Second)
+}
+
+// waitForNames gives the key back, uncounted, while another key's call for one of the order's
+// server names has no known outcome: the name lock (docs/design.md "The name lock").
+func (d *delivery) waitForNames(ctx context.Context, busy *NameBusyError) error {
+	d.log.Info().Dur("wait", busy.Wait).Msg("another key's purchase call for this server name has no known outcome yet: waiting")
+	return d.comeBack(ctx, outcomeWaiting, "", retryUncounted(busy, min(busy.Wait+10*time.Millisecond, busyRecheck)))
 }
 
 // call sends the purchase. The whole call, token and all, must end inside the window that the

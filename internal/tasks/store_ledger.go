@@ -124,6 +124,21 @@ type AcquireArgs struct {
 	// SkipReopened refuses a key reopened for a replay and not taken since (the sweeper's view of
 	// an archived task that a replay has just replaced).
 	SkipReopened bool
+	// Post, when set, lets Acquire set the posting mark of the key's next call in the same step
+	// (see PostArgs).
+	Post *PostArgs
+}
+
+// PostArgs lets Acquire set the posting mark in the step that takes the key, where nothing else
+// has to come first: the key has no unknown outcome to reconcile and has sent no more than
+// MaxCalls calls, no other key holds one of its names, and Limiter, when set, has a slot free at
+// once, which it reserves. Otherwise Acquire only takes the key (Claim.Posted is 0) and the caller
+// goes step by step. A ledger that waits for replicas (WithMinReplicas) never does this: its mark
+// must be confirmed by WAIT on its own; nor with a limiter on another Redis than the ledger's.
+type PostArgs struct {
+	PostingArgs
+	MaxCalls int
+	Limiter  *RateLimiter
 }
 
 // ClaimState is what Acquire found.
@@ -153,6 +168,12 @@ type Claim struct {
 	Attempts int
 	// LastError is the last failure recorded by Release.
 	LastError string
+	// Posted, when Acquire was given PostArgs, is the number of calls sent for the key with the
+	// one just marked, or 0 when no mark was set.
+	Posted int
+	// NamesBusy is set when Acquire was given PostArgs and did not mark because another key's
+	// call for one of the names is unresolved.
+	NamesBusy *NameBusyError
 }
 
 // Unresolved is a purchase call whose outcome is unknown: the order may exist.
@@ -172,8 +193,19 @@ func (l *Ledger) Acquire(ctx context.Context, a AcquireArgs) (Claim, error) {
 	if a.SkipReopened {
 		skip = "1"
 	}
-	res, err := acquireScript.Run(ctx, l.rdb, []string{l.keys.Ledger(a.Key)},
-		a.Owner, a.Lease.Milliseconds(), l.ttl.Milliseconds(), a.TaskID, a.Fingerprint, skip).StringSlice()
+	args := []any{a.Owner, a.Lease.Milliseconds(), l.ttl.Milliseconds(), a.TaskID, a.Fingerprint, skip}
+	var res []string
+	var err error
+	if p := a.Post; p != nil && l.minReplicas <= 0 && (p.Limiter == nil || p.Limiter.rdb == l.rdb) {
+		interval := ""
+		if p.Limiter != nil {
+			interval = strconv.FormatInt(p.Limiter.interval.Microseconds(), 10)
+		}
+		args = append(args, a.Key, p.CallTimeout.Milliseconds(), p.Lease.Milliseconds(), p.NameHold.Milliseconds(), p.MaxCalls, interval)
+		res, err = acquirePostScript.Run(ctx, l.rdb, l.keysWithNames(a.Hold, l.keys.Ledger(a.Key), l.keys.RateLimit()), args...).StringSlice()
+	} else {
+		res, err = acquireScript.Run(ctx, l.rdb, []string{l.keys.Ledger(a.Key)}, args...).StringSlice()
+	}
 	if err != nil {
 		return Claim{}, fmt.Errorf("ledger acquire: %w", err)
 	}
@@ -186,6 +218,12 @@ func (l *Ledger) Acquire(ctx context.Context, a AcquireArgs) (Claim, error) {
 		c.Unresolved = u
 	}
 	c.Attempts, _ = strconv.Atoi(res[7])
+	if len(res) == 12 {
+		c.Posted, _ = strconv.Atoi(res[10])
+		if res[11] != "" {
+			c.NamesBusy = nameBusy(res[11])
+		}
+	}
 	return c, nil
 }
 
@@ -244,6 +282,12 @@ func (l *Ledger) MarkPosting(ctx context.Context, h Hold, a PostingArgs) (int, e
 	return n, nil
 }
 
+// nameBusy reads the name locks' wait (ms) that a script answered.
+func nameBusy(ms string) *NameBusyError {
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return &NameBusyError{Wait: time.Duration(max(n, 0)) * time.Millisecond}
+}
+
 // replicaWait bounds the wait for replicas to acknowledge a posting mark.
 const replicaWait = time.Second
 
@@ -255,8 +299,7 @@ func markPostingResult(res []string, err error) (int, error) {
 	case "lost":
 		return 0, ErrLeaseLost
 	case "name_busy":
-		ms, _ := strconv.ParseInt(res[1], 10, 64)
-		return 0, &NameBusyError{Wait: time.Duration(max(ms, 0)) * time.Millisecond}
+		return 0, nameBusy(res[1])
 	}
 	n, _ := strconv.Atoi(res[1])
 	return n, nil

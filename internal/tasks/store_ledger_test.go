@@ -384,3 +384,105 @@ func streamEntries(t testing.TB, tr *testRedis) []StreamEntry {
 	}
 	return out
 }
+
+// Acquire with PostArgs sets the mark in the same step only where nothing has to come first; in
+// every other case it only takes the key and leaves the mark, the names and the slot alone.
+func TestLedgerAcquireSetsTheMarkOnlyWhenNothingComesFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// before prepares the key "k" (owner "a" acquires with PostArgs after it).
+		before    func(t *testing.T, l *Ledger, lim *RateLimiter)
+		replicas  int
+		maxCalls  int
+		posted    int
+		namesBusy bool
+	}{
+		{name: "fresh key", posted: 1},
+		{name: "earlier calls, within the budget", maxCalls: 1, posted: 2, before: func(t *testing.T, l *Ledger, _ *RateLimiter) {
+			h := testHold("k", "z")
+			mustAcquire(t, l, "k", "z")
+			if _, err := l.MarkPosting(context.Background(), h, testPosting); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.ClearPosting(context.Background(), h, ClearArgs{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Release(context.Background(), h, "boom"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "calls spent", maxCalls: 0, before: func(t *testing.T, l *Ledger, _ *RateLimiter) {
+			h := testHold("k", "z")
+			mustAcquire(t, l, "k", "z")
+			if _, err := l.MarkPosting(context.Background(), h, testPosting); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.ClearPosting(context.Background(), h, ClearArgs{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Release(context.Background(), h, "boom"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "unknown outcome to reconcile", before: func(t *testing.T, l *Ledger, _ *RateLimiter) {
+			h := testHold("k", "z")
+			mustAcquire(t, l, "k", "z")
+			if _, err := l.MarkPosting(context.Background(), h, testPosting); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Release(context.Background(), h, ""); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "a name held by another key", namesBusy: true, before: func(t *testing.T, l *Ledger, _ *RateLimiter) {
+			other := testHold("other", "z")
+			other.ServerNames = testHold("k", "").ServerNames
+			mustAcquire(t, l, "other", "z")
+			if _, err := l.MarkPosting(context.Background(), other, testPosting); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "the next slot is later", before: func(t *testing.T, _ *Ledger, lim *RateLimiter) {
+			if _, err := lim.Wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "a ledger that waits for replicas", replicas: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTestRedis(t)
+			ctx := context.Background()
+			l := NewLedger(tr.rdb, tr.keys, 0)
+			lim := NewRateLimiter(tr.rdb, tr.keys, 1) // a slot a second: a taken one is far off
+			if tc.before != nil {
+				tc.before(t, l, lim)
+			}
+			before, _, _ := l.Get(ctx, "k")
+			slotBefore, _ := tr.rdb.Get(ctx, tr.keys.RateLimit()).Result()
+			lockBefore, _ := tr.rdb.Get(ctx, tr.keys.NameLock(testProject, "name-k")).Result()
+			if tc.replicas > 0 {
+				l = l.WithMinReplicas(tc.replicas)
+			}
+			c, err := l.Acquire(ctx, AcquireArgs{Hold: testHold("k", "a"), TaskID: "t", Lease: time.Minute,
+				Post: &PostArgs{PostingArgs: testPosting, MaxCalls: tc.maxCalls, Limiter: lim}})
+			if err != nil || c.State != ClaimAcquired {
+				t.Fatalf("acquire: %+v, %v", c, err)
+			}
+			if c.Posted != tc.posted || (c.NamesBusy != nil) != tc.namesBusy {
+				t.Fatalf("posted %d, names busy %v; want %d, %v", c.Posted, c.NamesBusy, tc.posted, tc.namesBusy)
+			}
+			after, _, _ := l.Get(ctx, "k")
+			slotAfter, _ := tr.rdb.Get(ctx, tr.keys.RateLimit()).Result()
+			lock, _ := tr.rdb.Get(ctx, tr.keys.NameLock(testProject, "name-k")).Result()
+			if tc.posted > 0 {
+				if !after.Posting || after.Attempts != tc.posted || lock != "k" || slotAfter == slotBefore {
+					t.Fatalf("after a mark: %+v, name lock %q, slot %q → %q; want the mark, the lock and a slot", after, lock, slotBefore, slotAfter)
+				}
+				return
+			}
+			if after.Posting != before.Posting || after.Attempts != before.Attempts || slotAfter != slotBefore || lock != lockBefore {
+				t.Fatalf("without a mark: %+v → %+v, name lock %q → %q, slot %q → %q; want nothing changed but the owner", before, after, lockBefore, lock, slotBefore, slotAfter)
+			}
+		})
+	}
+}

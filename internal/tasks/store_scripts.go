@@ -32,38 +32,81 @@ end
 local function str(n) return string.format('%.0f', n) end
 `
 
-// acquireScript takes a key for an owner.
+// luaAcquire defines acquire, the taking of a key for an owner, which acquireScript and
+// acquirePostScript share.
+//
+//	acquire(ledger, owner, lease ms, retention ms, task id, fingerprint ("" = do not check),
+//	        "1" = refuse a key reopened for a replay, now ms)
+//
+// returns {claim, result, lease_until, now, posting, post_started, post_ends, attempts,
+// last_error, rebuy}, claim being acquired | busy | succeeded | failed | conflict | reopened. A
+// conflict is checked first: a different purchase under a bought key is not its duplicate.
+// A key whose outcome is unknown loses its expiry; any other keeps the retention from now.
+const luaAcquire = `
+local function acquire(key, owner, lease, retention, task_id, fp, skip_reopened, now)
+  local h = redis.call('HMGET', key, 'state', 'owner', 'lease_until', 'posting', 'post_started',
+    'post_ends', 'attempts', 'result', 'last_error', 'fp', 'rebuy')
+  local st = h[1]
+  if fp ~= '' and h[10] and h[10] ~= fp then
+    return {'conflict', '', '0', str(now), '', '', '', h[7] or '0', '', ''}
+  end
+  if st == 'succeeded' or st == 'failed' then
+    return {st, h[8] or '', '0', str(now), '', '', '', h[7] or '0', '', ''}
+  end
+  if skip_reopened == '1' and st == 'pending' then
+    return {'reopened', '', '0', str(now), '', '', '', h[7] or '0', '', ''}
+  end
+  if h[2] and h[2] ~= owner and tonumber(h[3] or '0') > now then
+    return {'busy', '', h[3], str(now), '', '', '', h[7] or '0', '', ''}
+  end
+  local lease_until = now + tonumber(lease)
+  redis.call('HSET', key, 'state', 'submitting', 'owner', owner, 'lease_until', str(lease_until), 'task_id', task_id)
+  if fp ~= '' and not h[10] then redis.call('HSET', key, 'fp', fp) end
+  if h[4] == '1' then redis.call('PERSIST', key) else redis.call('PEXPIRE', key, retention) end
+  return {'acquired', '', str(lease_until), str(now), h[4] or '', h[5] or '', h[6] or '', h[7] or '0', h[9] or '', h[11] or ''}
+end
+`
+
+// luaPosting defines the posting mark's two steps, which markPostingScript and acquirePostScript
+// share.
+//
+//	names_busy(first, idempotency key) looks at the name locks KEYS[first…] and returns how long
+//	(ms) the longest one that another key holds still holds, or -1 when none is held by another.
+//
+//	mark(ledger, first, idempotency key, call timeout ms, lease ms, name hold ms, now ms) takes
+//	the name locks KEYS[first…], sets the mark, extends the owner's lease over the call and
+//	returns the number of calls sent for the key, this one included. The ledger loses its expiry:
+//	an unknown outcome is never forgotten.
+const luaPosting = `
+local function names_busy(first, idem)
+  local wait = -1
+  for i = first, #KEYS do
+    local holder = redis.call('GET', KEYS[i])
+    if holder and holder ~= idem then
+      local ttl = redis.call('PTTL', KEYS[i])
+      if ttl > wait then wait = ttl end
+    end
+  end
+  return wait
+end
+local function mark(key, first, idem, call_timeout, lease, name_hold, now)
+  for i = first, #KEYS do redis.call('SET', KEYS[i], idem, 'PX', name_hold) end
+  redis.call('HSET', key, 'posting', '1', 'post_started', str(now),
+    'post_ends', str(now + tonumber(call_timeout)), 'lease_until', str(now + tonumber(lease)))
+  redis.call('PERSIST', key)
+  return redis.call('HINCRBY', key, 'attempts', 1)
+end
+`
+
+// acquireScript takes a key for an owner (acquire, in luaAcquire).
 //
 //	KEYS[1] ledger
 //	ARGV[1] owner, ARGV[2] lease (ms), ARGV[3] retention (ms), ARGV[4] task id,
 //	ARGV[5] fingerprint ("" = do not check), ARGV[6] "1" = refuse a key reopened for a replay
 //
-// Returns {claim, result, lease_until, now, posting, post_started, post_ends, attempts,
-// last_error, rebuy}, claim being acquired | busy | succeeded | failed | conflict | reopened. A
-// conflict is checked first: a different purchase under a bought key is not its duplicate.
-// A key whose outcome is unknown loses its expiry; any other keeps the retention from now.
-var acquireScript = redis.NewScript(luaNow + `
-local now = now_ms()
-local h = redis.call('HMGET', KEYS[1], 'state', 'owner', 'lease_until', 'posting', 'post_started',
-  'post_ends', 'attempts', 'result', 'last_error', 'fp', 'rebuy')
-local st = h[1]
-if ARGV[5] ~= '' and h[10] and h[10] ~= ARGV[5] then
-  return {'conflict', '', '0', str(now), '', '', '', h[7] or '0', '', ''}
-end
-if st == 'succeeded' or st == 'failed' then
-  return {st, h[8] or '', '0', str(now), '', '', '', h[7] or '0', '', ''}
-end
-if ARGV[6] == '1' and st == 'pending' then
-  return {'reopened', '', '0', str(now), '', '', '', h[7] or '0', '', ''}
-end
-if h[2] and h[2] ~= ARGV[1] and tonumber(h[3] or '0') > now then
-  return {'busy', '', h[3], str(now), '', '', '', h[7] or '0', '', ''}
-end
-local lease_until = now + tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], 'state', 'submitting', 'owner', ARGV[1], 'lease_until', str(lease_until), 'task_id', ARGV[4])
-if ARGV[5] ~= '' and not h[10] then redis.call('HSET', KEYS[1], 'fp', ARGV[5]) end
-if h[4] == '1' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return {'acquired', '', str(lease_until), str(now), h[4] or '', h[5] or '', h[6] or '', h[7] or '0', h[9] or '', h[11] or ''}
+// Returns what acquire returns.
+var acquireScript = redis.NewScript(luaNow + luaAcquire + `
+return acquire(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], now_ms())
 `)
 
 // markPostingScript records, before a purchase call, that the call may place an order.
@@ -73,25 +116,41 @@ return {'acquired', '', str(lease_until), str(now), h[4] or '', h[5] or '', h[6]
 //	lease from now (ms), ARGV[5] how long the name locks hold (ms)
 //
 // Returns {"ok", calls so far} | {"lost", "0"} (another owner) | {"name_busy", ms the longest
-// lock still holds} (another key's call for one of the names is unresolved). The ledger loses its
-// expiry: an unknown outcome is never forgotten.
-var markPostingScript = redis.NewScript(luaNow + `
-local now = now_ms()
+// lock still holds} (another key's call for one of the names is unresolved).
+var markPostingScript = redis.NewScript(luaNow + luaPosting + `
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return {'lost', '0'} end
-local wait = -1
-for i = 2, #KEYS do
-  local holder = redis.call('GET', KEYS[i])
-  if holder and holder ~= ARGV[2] then
-    local ttl = redis.call('PTTL', KEYS[i])
-    if ttl > wait then wait = ttl end
-  end
-end
+local wait = names_busy(2, ARGV[2])
 if wait >= 0 then return {'name_busy', tostring(wait)} end
-for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[5]) end
-redis.call('HSET', KEYS[1], 'posting', '1', 'post_started', str(now),
-  'post_ends', str(now + tonumber(ARGV[3])), 'lease_until', str(now + tonumber(ARGV[4])))
-redis.call('PERSIST', KEYS[1])
-return {'ok', tostring(redis.call('HINCRBY', KEYS[1], 'attempts', 1))}
+return {'ok', tostring(mark(KEYS[1], 2, ARGV[2], ARGV[3], ARGV[4], ARGV[5], now_ms()))}
+`)
+
+// acquirePostScript is acquireScript and, in the same step, when the key has no unknown outcome
+// and calls left, its names are free and the fleet's next rate-limit slot is now, the rate-limit
+// slot's reservation and markPostingScript: an order's first call costs one round trip
+// before it goes out instead of three. Where any of these does not hold, it only acquires, and
+// the caller takes the steps one by one (reconciling, waiting for its slot or for the names).
+//
+//	KEYS[1] ledger, KEYS[2] the rate limiter's key, KEYS[3…] name locks
+//	ARGV[1…6] acquireScript's, ARGV[7] idempotency key, ARGV[8] the call's timeout (ms),
+//	ARGV[9] the owner's lease over the call (ms), ARGV[10] how long the name locks hold (ms),
+//	ARGV[11] the most calls the key may have sent already, ARGV[12] the limiter's interval (µs),
+//	"" = no limiter
+//
+// Returns acquire's ten values followed by the calls sent, this one included ("0" = no mark
+// set), and "" or the name locks' wait (ms) when another key holds one of the names.
+var acquirePostScript = redis.NewScript(luaNow + luaAcquire + luaPosting + luaReserve + `
+local now = now_ms()
+local c = acquire(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], now)
+c[11], c[12] = '0', ''
+if c[1] ~= 'acquired' or c[5] == '1' or tonumber(c[8]) > tonumber(ARGV[11]) then return c end
+local wait = names_busy(3, ARGV[7])
+if wait >= 0 then
+  c[12] = tostring(wait)
+  return c
+end
+if ARGV[12] ~= '' and reserve(KEYS[2], ARGV[12], '0')[1] == 0 then return c end
+c[11] = tostring(mark(KEYS[1], 3, ARGV[7], ARGV[8], ARGV[9], ARGV[10], now))
+return c
 `)
 
 // clearPostingScript records that the last purchase call placed no order.
@@ -225,7 +284,7 @@ end
 return 1
 `)
 
-// reserveScript is GCRA with a burst of one, reserving ahead: the key holds the theoretical
+// luaReserve defines reserve, GCRA with a burst of one, reserving ahead: the key holds the theoretical
 // arrival time (TAT), the earliest time the next slot may take. A caller takes max(TAT, now) as
 // its slot and moves TAT one interval past it, so it waits for its own slot instead of coming back
 // to compete for the next one, and the slots of waiting callers follow one another exactly.
@@ -238,35 +297,48 @@ return 1
 // this script for its admissions. Redis ≥ 5 replicates the script by its effects (see the
 // top of this file), so reading TIME before writing is safe.
 //
+//	reserve(key, interval µs (≥ 1), longest wait µs the caller accepts or -1 for any), the key
+//	holding TAT in seconds since rateEpoch, written to the µs ("%d.%06d") (missing: no slot is
+//	reserved),
+//
+// returns {reserved, slot, now}: reserved is 1 when the slot was taken, 0 when it is further
+// than the longest wait from now (then nothing changes); slot and now are µs since rateEpoch.
+const luaReserve = `
+local function reserve(key, interval, max_wait)
+  local t = redis.call('TIME')
+  local now = (tonumber(t[1]) - 1483228800) * 1000000 + tonumber(t[2])
+  local slot = now
+  local tat = redis.call('GET', key)
+  if tat then
+    -- read to the µs without floating point, rounding up: never earlier than was written
+    local sec, frac = string.match(tat, '^(%d+)%.?(%d*)$')
+    if sec then
+      tat = tonumber(sec) * 1000000 + tonumber(string.sub(frac .. '000000', 1, 6))
+      if string.find(string.sub(frac, 7), '[1-9]') then tat = tat + 1 end
+    else
+      tat = math.ceil(tonumber(tat) * 1000000)
+    end
+    if tat > slot then slot = tat end
+  end
+  max_wait = tonumber(max_wait)
+  if max_wait >= 0 and slot - now > max_wait then
+    return {0, slot, now}
+  end
+  local nxt = slot + tonumber(interval)
+  redis.call('SET', key, string.format('%d.%06d', math.floor(nxt / 1000000), nxt % 1000000),
+    'PX', string.format('%d', math.ceil((nxt - now) / 1000)))
+  return {1, slot, now}
+end
+`
+
+// reserveScript reserves a slot (reserve, in luaReserve).
+//
 //	KEYS[1] the limiter's key: TAT in seconds since rateEpoch, written to the µs ("%d.%06d");
 //	        missing: no slot is reserved
 //	ARGV[1] the interval between slots, µs (≥ 1)
 //	ARGV[2] the longest wait the caller accepts, µs; -1 for any
 //
-// It returns {reserved, slot, now}: reserved is 1 when the slot was taken, 0 when it is further
-// than ARGV[2] from now (then nothing changes); slot and now are µs since rateEpoch.
-var reserveScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) - 1483228800) * 1000000 + tonumber(t[2])
-local slot = now
-local tat = redis.call('GET', KEYS[1])
-if tat then
-  -- read to the µs without floating point, rounding up: never earlier than was written
-  local sec, frac = string.match(tat, '^(%d+)%.?(%d*)$')
-  if sec then
-    tat = tonumber(sec) * 1000000 + tonumber(string.sub(frac .. '000000', 1, 6))
-    if string.find(string.sub(frac, 7), '[1-9]') then tat = tat + 1 end
-  else
-    tat = math.ceil(tonumber(tat) * 1000000)
-  end
-  if tat > slot then slot = tat end
-end
-local max_wait = tonumber(ARGV[2])
-if max_wait >= 0 and slot - now > max_wait then
-  return {0, slot, now}
-end
-local nxt = slot + tonumber(ARGV[1])
-redis.call('SET', KEYS[1], string.format('%d.%06d', math.floor(nxt / 1000000), nxt % 1000000),
-  'PX', string.format('%d', math.ceil((nxt - now) / 1000)))
-return {1, slot, now}
+// Returns what reserve returns.
+var reserveScript = redis.NewScript(luaReserve + `
+return reserve(KEYS[1], ARGV[1], ARGV[2])
 `)
