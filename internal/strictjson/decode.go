@@ -51,8 +51,7 @@ func Decode(data []byte, prefix string, v any) error {
 		return FieldErrors{{Path: root, Message: fmt.Sprintf("malformed JSON at byte %d: invalid UTF-8", i+1)}}
 	}
 
-	w := walker{dec: json.NewDecoder(bytes.NewReader(value))}
-	w.dec.UseNumber()
+	w := walker{dec: &tokens{data: value}}
 	tok, err := w.token()
 	if err == nil {
 		err = w.value(tok, rv.Type(), prefix)
@@ -80,6 +79,9 @@ func Decode(data []byte, prefix string, v any) error {
 // so that hostile nesting is refused here without recursion) and returns it, with the offset of
 // the first non-space byte after it, or -1 when there is none.
 func splitValue(data []byte) (value []byte, rest int, err error) {
+	if json.Valid(data) { // the usual case, in one pass that allocates nothing
+		return data, -1, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {

@@ -21,7 +21,7 @@ var (
 // the Go type; values it does not check (unknown fields, json.RawMessage, interfaces) are
 // skipped iteratively, so deeply nested input cannot exhaust the stack.
 type walker struct {
-	dec  *json.Decoder
+	dec  *tokens
 	errs FieldErrors
 }
 
@@ -160,7 +160,7 @@ func (w *walker) object(tok json.Token, path string, field func(key string) (jso
 		w.mismatch(path, "an object", tok)
 		return w.skip(tok)
 	}
-	seen := map[string]bool{}
+	var seen keySet
 	for w.dec.More() {
 		kt, err := w.token()
 		if err != nil {
@@ -175,10 +175,9 @@ func (w *walker) object(tok json.Token, path string, field func(key string) (jso
 			return err
 		}
 		p := FieldPath(path, key)
-		if seen[key] {
+		if !seen.add(key) {
 			w.add(p, "duplicate field")
 		}
-		seen[key] = true
 		f, ok := field(key)
 		switch {
 		case !ok:
@@ -194,6 +193,40 @@ func (w *walker) object(tok json.Token, path string, field func(key string) (jso
 		}
 	}
 	return w.closing(json.Delim('}'))
+}
+
+// keySet is the keys seen in one object: a list while it is short, as most are (a map for each
+// object was a fifth of the walk), and a map beyond that, so that an object of a million keys
+// costs no more than a map would.
+type keySet struct {
+	list []string
+	set  map[string]bool
+}
+
+// add adds key, and reports false when it was there already.
+func (s *keySet) add(key string) bool {
+	if s.set != nil {
+		if s.set[key] {
+			return false
+		}
+		s.set[key] = true
+		return true
+	}
+	for _, k := range s.list {
+		if k == key {
+			return false
+		}
+	}
+	if len(s.list) < 16 {
+		s.list = append(s.list, key)
+		return true
+	}
+	s.set = make(map[string]bool, 2*len(s.list))
+	for _, k := range s.list {
+		s.set[k] = true
+	}
+	s.set[key] = true
+	return true
 }
 
 // array checks each element of a JSON array against elem.
