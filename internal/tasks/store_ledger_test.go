@@ -385,6 +385,21 @@ func streamEntries(t testing.TB, tr *testRedis) []StreamEntry {
 	return out
 }
 
+// oneFailedCall records on key "k" a purchase call that provably placed nothing.
+func oneFailedCall(t *testing.T, l *Ledger, _ *RateLimiter) {
+	h := testHold("k", "z")
+	mustAcquire(t, l, "k", "z")
+	if _, err := l.MarkPosting(context.Background(), h, testPosting); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ClearPosting(context.Background(), h, ClearArgs{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(context.Background(), h, "boom"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Acquire with PostArgs sets the mark in the same step only where nothing has to come first; in
 // every other case it only takes the key and leaves the mark, the names and the slot alone.
 func TestLedgerAcquireSetsTheMarkOnlyWhenNothingComesFirst(t *testing.T) {
@@ -398,32 +413,8 @@ func TestLedgerAcquireSetsTheMarkOnlyWhenNothingComesFirst(t *testing.T) {
 		namesBusy bool
 	}{
 		{name: "fresh key", posted: 1},
-		{name: "earlier calls, within the budget", maxCalls: 1, posted: 2, before: func(t *testing.T, l *Ledger, _ *RateLimiter) {
-			h := testHold("k", "z")
-			mustAcquire(t, l, "k", "z")
-			if _, err := l.MarkPosting(context.Background(), h, testPosting); err != nil {
-				t.Fatal(err)
-			}
-			if err := l.ClearPosting(context.Background(), h, ClearArgs{}); err != nil {
-				t.Fatal(err)
-			}
-			if err := l.Release(context.Background(), h, "boom"); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{name: "calls spent", maxCalls: 0, before: func(t *testing.T, l *Ledger, _ *RateLimiter) {
-			h := testHold("k", "z")
-			mustAcquire(t, l, "k", "z")
-			if _, err := l.MarkPosting(context.Background(), h, testPosting); err != nil {
-				t.Fatal(err)
-			}
-			if err := l.ClearPosting(context.Background(), h, ClearArgs{}); err != nil {
-				t.Fatal(err)
-			}
-			if err := l.Release(context.Background(), h, "boom"); err != nil {
-				t.Fatal(err)
-			}
-		}},
+		{name: "earlier calls, within the budget", maxCalls: 1, posted: 2, before: oneFailedCall},
+		{name: "calls spent", maxCalls: 0, before: oneFailedCall},
 		{name: "unknown outcome to reconcile", before: func(t *testing.T, l *Ledger, _ *RateLimiter) {
 			h := testHold("k", "z")
 			mustAcquire(t, l, "k", "z")
