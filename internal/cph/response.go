@@ -44,13 +44,5 @@ type ListFilter struct {
 	Limit       int
 }
 
-// Server status values of the CPH API.
-const (
-	ServerStatusAbnormal = 2
-	ServerStatusRunning  = 5
-	ServerStatusFrozen   = 8
-	ServerStatusStopped  = 10
-)
-
 // CreateTimeLayout is how the API writes a server's create_time (UTC).
 const CreateTimeLayout = "2006-01-02T15:04:05Z"

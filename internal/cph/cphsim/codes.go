@@ -12,6 +12,7 @@ const (
 	codeInvalidImage  = "CPS.0030"
 	codeInvalidBW     = "CPS.0031"
 	codeNotFound      = "CPS.0015" // sim: server not found
+	codeNoSuchOrder   = "CBC.0100" // sim: BSS, order not found
 
 	codeNoSuchAPI      = "APIGW.0101" // sim: unknown route
 	codeBackendDown    = "APIGW.0201" // sim: 503 before commit

@@ -19,8 +19,11 @@ const DebugPrefix = "/_sim/"
 //	POST /_sim/expire-tokens         ExpireTokens
 //	POST /_sim/down, /_sim/up        SetDown(true), SetDown(false)
 //	POST /_sim/reset                 Reset
+//	POST /_sim/refuse-credentials, /_sim/accept-credentials  RefuseCredentials(true), RefuseCredentials(false)
+//	POST /_sim/pay?order_id=         PayOrder
+//	POST /_sim/delete-server?server_id=  DeleteServer
 //
-// GETs answer 200 with JSON, POSTs 204. They work while the API is down, are not recorded as
+// GETs answer 200 with JSON, POSTs 204 (404 for an order or server id the simulator does not know). They work while the API is down, are not recorded as
 // calls and get no latency.
 func (s *Server) WithDebug() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,11 +55,25 @@ func (s *Server) serveDebug(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Method == http.MethodPost {
+		byID := map[string]func() error{
+			"pay":           func() error { return s.PayOrder(r.URL.Query().Get("order_id")) },
+			"delete-server": func() error { return s.DeleteServer(r.URL.Query().Get("server_id")) },
+		}[name]
+		if byID != nil {
+			if err := byID(); err != nil {
+				writeDebugError(w, http.StatusNotFound, err.Error())
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		action := map[string]func(){
-			"expire-tokens": s.ExpireTokens,
-			"down":          func() { s.SetDown(true) },
-			"up":            func() { s.SetDown(false) },
-			"reset":         s.Reset,
+			"expire-tokens":      s.ExpireTokens,
+			"down":               func() { s.SetDown(true) },
+			"up":                 func() { s.SetDown(false) },
+			"reset":              s.Reset,
+			"refuse-credentials": func() { s.RefuseCredentials(true) },
+			"accept-credentials": func() { s.RefuseCredentials(false) },
 		}[name]
 		if action != nil {
 			action()
@@ -64,9 +81,13 @@ func (s *Server) serveDebug(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	writeDebugError(w, http.StatusNotFound, "no debug route "+r.Method+" "+r.URL.Path)
+}
+
+func writeDebugError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusNotFound)
-	json.NewEncoder(w).Encode(map[string]string{"error": "no debug route " + r.Method + " " + r.URL.Path})
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 func writeDebugJSON(w http.ResponseWriter, v any) {

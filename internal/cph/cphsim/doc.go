@@ -14,13 +14,17 @@
 //     CPS.0005 for a malformed body or an unknown field, CPS.0024 count, CPS.0028 flavor,
 //     CPS.0030 image, CPS.0031 band_width), then the fault. An order of count servers is named
 //     server_name for one server and server_name-0001, -0002, … for several; its servers are
-//     running (status 5) at once. Without extend_param.is_auto_pay = 1 the order is committed
-//     but its servers are not listed, as on the real API where the order waits for payment.
+//     running (status 5) at once, or after Options.CreateTime (see Lifecycle). Without
+//     extend_param.is_auto_pay = 1 the order is committed but its servers are not listed, as on
+//     the real API where the order waits for payment, until PayOrder.
 //   - GET /v1/{project_id}/cloud-phone/servers lists the project's servers, oldest first, with
 //     offset (≥ 0), limit (1–100, default 100), server_name (contains), create_since and
 //     create_until (inclusive; Unix seconds or 2006-01-02T15:04:05Z) and status; count is the
 //     number of matches before paging.
 //   - GET /v1/{project_id}/cloud-phone/servers/{server_id} answers one server, or 404 CPS.0015.
+//   - GET /v1/{project_id}/cloud-phone/phones lists the phones of the listed servers (server_id,
+//     offset, limit); GET /v2/orders/customer-orders/details/{order_id} is BSS's order details:
+//     status 6 (pending payment) until paid, then 5 (completed).
 //   - POST /v3/auth/tokens issues a project-scoped token for password auth (201, token in
 //     X-Subject-Token), valid for Options.TokenTTL; wrong credentials get 401 IAM.0004. A token
 //     works only for the project it was scoped to (403 CPS.0001 otherwise).
@@ -46,6 +50,14 @@
 // waits for 0 before it counts orders. Reset cancels pending commits along with the orders it
 // forgets; Close cancels them for good. A Server that is never closed commits them on their
 // timers, harmlessly, even after its HTTP server has stopped, and even while SetDown is on.
+//
+// # Lifecycle
+//
+// Every server of an order, and each of its Options.PhonesPerServer phones, is creating for
+// Options.CreateTime after the order is committed (or paid), on Options.Now's clock; then its
+// Fate shows: running, abnormal, one phone failed, or creating for ever. The fate comes from
+// Options.Lifecycle, or is drawn per order from the lifecycle rates like the faults. PayOrder pays
+// an order that waits for payment; DeleteServer deletes a server as its owner would.
 //
 // # Auth
 //

@@ -83,6 +83,10 @@ func (s *Server) ExpireTokens() { s.tokens.revokeAll() }
 // authorize checks X-Auth-Token for project and answers 401 (or 403 for a token scoped to
 // another project) when it fails.
 func (s *Server) authorize(x *exchange, project string) bool {
+	if s.refuseAuth.Load() {
+		x.fail(http.StatusUnauthorized, codeAuth, msgAuthPfx+"token invalid")
+		return false
+	}
 	switch s.tokens.check(x.r.Header.Get("X-Auth-Token"), project, s.opts.Now()) {
 	case tokenOK:
 		return true
@@ -178,6 +182,9 @@ func (s *Server) issueToken(x *exchange) {
 
 // credentialsOK compares in constant time; IAMDomain empty means any domain.
 func (s *Server) credentialsOK(user, password, domain string) bool {
+	if s.refuseAuth.Load() {
+		return false
+	}
 	if s.opts.IAMUser == "" {
 		return s.tokens.open
 	}

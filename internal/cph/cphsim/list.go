@@ -34,11 +34,12 @@ type metadataJSON struct {
 	ChargingMode string `json:"charging_mode"`
 }
 
-func (srv *simServer) json() serverJSON {
+// json is the server as the API shows it at now.
+func (srv *simServer) json(now time.Time) serverJSON {
 	t := srv.Created.Format(cph.CreateTimeLayout)
 	return serverJSON{
 		ServerID: srv.ID, ServerName: srv.Name, ServerModelName: srv.ServerModel, PhoneModelName: srv.PhoneModel,
-		KeypairName: srv.KeypairName, Status: srv.Status, VPCID: srv.VPCID, AvailabilityZone: srv.AZ,
+		KeypairName: srv.KeypairName, Status: srv.status(now), VPCID: srv.VPCID, AvailabilityZone: srv.AZ,
 		CreateTime: t, UpdateTime: t,
 		Metadata: metadataJSON{OrderID: srv.OrderID, ProductID: srv.ProductID, ChargingMode: srv.ChargingMode},
 	}
@@ -97,11 +98,11 @@ func parseTimeParam(name, v string) (time.Time, error) {
 	return t, nil
 }
 
-func (lq listQuery) match(srv *simServer) bool {
+func (lq listQuery) match(srv *simServer, now time.Time) bool {
 	return (lq.name == "" || strings.Contains(srv.Name, lq.name)) &&
 		(lq.since.IsZero() || !srv.Created.Before(lq.since)) &&
 		(lq.until.IsZero() || !srv.Created.After(lq.until)) &&
-		(lq.status < 0 || srv.Status == lq.status)
+		(lq.status < 0 || srv.status(now) == lq.status)
 }
 
 // listResponse is the list's answer; Count is every match, before paging.
@@ -124,20 +125,21 @@ func (s *Server) list(x *exchange, project string) {
 		return
 	}
 	x.call.ServerName = lq.name
-	page, total := s.store.find(project, lq)
+	now := s.opts.Now()
+	page, total := s.store.find(project, lq, now)
 	resp := listResponse{RequestID: x.call.RequestID, Count: total, Servers: make([]serverJSON, len(page))}
 	for i, srv := range page {
-		resp.Servers[i] = srv.json()
+		resp.Servers[i] = srv.json(now)
 	}
 	x.reply(http.StatusOK, resp)
 }
 
 // find returns one page of the project's listed servers matching lq, and the number of matches.
-func (st *store) find(project string, lq listQuery) (page []*simServer, total int) {
+func (st *store) find(project string, lq listQuery, now time.Time) (page []*simServer, total int) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	for _, srv := range st.byProject[project] {
-		if !lq.match(srv) {
+		if !lq.match(srv, now) {
 			continue
 		}
 		if total >= lq.offset && len(page) < lq.limit {
@@ -166,5 +168,5 @@ func (s *Server) get(x *exchange, project, id string) {
 		return
 	}
 	x.call.ServerName = srv.Name
-	x.reply(http.StatusOK, serverDetail{RequestID: x.call.RequestID, serverJSON: srv.json()})
+	x.reply(http.StatusOK, serverDetail{RequestID: x.call.RequestID, serverJSON: srv.json(s.opts.Now())})
 }

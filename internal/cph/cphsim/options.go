@@ -47,6 +47,17 @@ type Options struct {
 	// can script exactly which attempt fails how. It is called without any lock held and may be
 	// called concurrently.
 	Decide func(PurchaseCall) Fault
+	// CreateTime is how long the servers of an order, and their phones, stay creating after the
+	// order is placed (or paid, for an order that waits for payment) before they show their Fate;
+	// 0 means at once, as before the lifecycle existed.
+	CreateTime time.Duration
+	// PhonesPerServer is how many phones each server has; default DefaultPhonesPerServer.
+	PhonesPerServer int
+	// Per order probabilities of each Fate but FateReady; their sum must not exceed 1.
+	AbnormalRate, PhoneFailRate, NeverReadyRate float64
+	// Lifecycle, when set, chooses the Fate of every committed order instead of the rates. It is
+	// called without any lock held and may be called concurrently.
+	Lifecycle func(OrderCall) Fate
 	// Now is the simulator's clock (create times, token expiry, rate limit, recorded times);
 	// default time.Now. Tests move it instead of sleeping.
 	Now func() time.Time
@@ -60,6 +71,7 @@ const (
 	DefaultRejectCode = "CPS.0006"
 
 	DefaultLateCommitAfter = 5 * time.Second
+	DefaultPhonesPerServer = 2
 )
 
 // Validate reports options that New would refuse, so that a command line can report them as a
@@ -85,6 +97,22 @@ func (o Options) Validate() error {
 	if sum > 1+1e-9 {
 		errs = append(errs, fmt.Sprintf("fault rates add up to %v, more than 1", sum))
 	}
+	fates := 0.0
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"abnormal rate", o.AbnormalRate}, {"phone-fail rate", o.PhoneFailRate}, {"never-ready rate", o.NeverReadyRate}} {
+		if !validRate(r.v) {
+			errs = append(errs, fmt.Sprintf("%s must be between 0 and 1, got %v", r.name, r.v))
+		}
+		fates += r.v
+	}
+	if fates > 1+1e-9 {
+		errs = append(errs, fmt.Sprintf("lifecycle rates add up to %v, more than 1", fates))
+	}
+	if o.PhonesPerServer < 0 {
+		errs = append(errs, fmt.Sprintf("phones per server must not be negative, got %d", o.PhonesPerServer))
+	}
 	if o.RateLimit < 0 || math.IsNaN(o.RateLimit) || math.IsInf(o.RateLimit, 0) {
 		errs = append(errs, fmt.Sprintf("rate limit must be 0 (unlimited) or positive, got %v", o.RateLimit))
 	}
@@ -93,7 +121,7 @@ func (o Options) Validate() error {
 		v    time.Duration
 	}{
 		{"latency", o.Latency}, {"retry-after", o.RetryAfter}, {"hang-for", o.HangFor},
-		{"late-commit-after", o.LateCommitAfter}, {"token TTL", o.TokenTTL},
+		{"late-commit-after", o.LateCommitAfter}, {"token TTL", o.TokenTTL}, {"create time", o.CreateTime},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Sprintf("%s must not be negative, got %v", d.name, d.v))
@@ -124,6 +152,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RejectCode == "" {
 		o.RejectCode = DefaultRejectCode
+	}
+	if o.PhonesPerServer == 0 {
+		o.PhonesPerServer = DefaultPhonesPerServer
 	}
 	if o.Now == nil {
 		o.Now = time.Now

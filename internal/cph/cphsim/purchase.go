@@ -72,11 +72,13 @@ func (s *Server) purchase(x *exchange, project string) (invalid bool) {
 		x.fail(http.StatusBadRequest, code, rejectMessage(code))
 		return false
 	case FaultLateCommit:
-		s.lateCommit(x, newOrder{projectID: project, requestID: x.call.RequestID, req: body, raw: raw, fault: fault.Kind}, fault.After)
+		s.lateCommit(x, s.newOrder(project, x.call.RequestID, body, raw, fault.Kind), fault.After)
 		return false
 	}
 
-	order := s.store.commit(newOrder{projectID: project, requestID: x.call.RequestID, req: body, raw: raw, fault: fault.Kind, now: s.opts.Now()})
+	n := s.newOrder(project, x.call.RequestID, body, raw, fault.Kind)
+	n.now = s.opts.Now()
+	order := s.store.commit(n)
 	x.call.OrderID = order.OrderID
 	switch fault.Kind {
 	case FaultFailAfterCommit:

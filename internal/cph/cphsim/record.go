@@ -47,7 +47,11 @@ type Order struct {
 	Fault FaultKind `json:"fault"`
 	// AutoPay is false when extend_param.is_auto_pay was not 1: the order then waits for payment
 	// and its servers do not appear in the server list, as on the real API.
-	AutoPay bool            `json:"auto_pay"`
+	AutoPay bool `json:"auto_pay"`
+	// PaidAt is when PayOrder paid an order that waited for payment.
+	PaidAt *time.Time `json:"paid_at,omitempty"`
+	// Fate is what becomes of the order's servers (see Fate).
+	Fate    Fate            `json:"fate"`
 	Request json.RawMessage `json:"request"`
 }
 

@@ -11,14 +11,16 @@ import (
 // Server is the simulated CPH and IAM API. It is an http.Handler: serve it with net/http or
 // httptest. All methods are safe for concurrent use.
 type Server struct {
-	opts   Options
-	rates  faultRates
-	down   atomic.Bool
-	tokens *tokenStore
-	limit  *rateLimiter // nil: unlimited
-	store  *store
-	rec    *recorder
-	late   *lateCommits
+	opts  Options
+	rates faultRates
+	down  atomic.Bool
+	// refuseAuth makes every credential wrong (RefuseCredentials).
+	refuseAuth atomic.Bool
+	tokens     *tokenStore
+	limit      *rateLimiter // nil: unlimited
+	store      *store
+	rec        *recorder
+	late       *lateCommits
 }
 
 // New returns a simulator with opts. It panics when opts.Validate fails: a broken option is a
@@ -44,7 +46,7 @@ func New(opts Options) *Server {
 // The debug routes of WithDebug keep working so that a test can bring the API back.
 func (s *Server) SetDown(down bool) { s.down.Store(down) }
 
-// ServeHTTP routes the four API calls; anything else is the gateway's 404.
+// ServeHTTP routes the API calls; anything else is the gateway's 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{w: w, r: r, call: Call{Time: s.opts.Now(), Method: r.Method, Path: r.URL.Path, RequestID: newID()}}
 	invalid := false
@@ -69,6 +71,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.list(x, project)
 	case routeGet:
 		s.get(x, project, id)
+	case routePhones:
+		s.listPhones(x, project)
+	case routeOrder:
+		s.orderDetails(x, id)
 	case routeToken:
 		s.issueToken(x)
 	default:
@@ -84,6 +90,8 @@ const (
 	routeList
 	routeGet
 	routeToken
+	routePhones // GET /v1/{project_id}/cloud-phone/phones
+	routeOrder  // BSS: GET /v2/orders/customer-orders/details/{order_id}
 )
 
 // parseRoute matches method and path against the API, by hand: the gateway answers a wrong
@@ -96,6 +104,12 @@ func parseRoute(method, path string) (r route, project, serverID string) {
 		return routeUnknown, "", ""
 	}
 	p := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(p) == 5 && p[0] == "v2" && p[1] == "orders" && p[2] == "customer-orders" && p[3] == "details" && p[4] != "" && method == http.MethodGet {
+		return routeOrder, "", p[4]
+	}
+	if len(p) == 4 && p[0] == "v1" && p[1] != "" && p[2] == "cloud-phone" && p[3] == "phones" && method == http.MethodGet {
+		return routePhones, p[1], ""
+	}
 	if len(p) < 4 || p[1] == "" || p[2] != "cloud-phone" || p[3] != "servers" {
 		return routeUnknown, "", ""
 	}

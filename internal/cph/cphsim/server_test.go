@@ -24,7 +24,8 @@ func TestUnknownRoutes(t *testing.T) {
 		{"GET", "/v1/" + project + "/cloud-phone/servers/"},
 		{"GET", "/v3/auth/tokens"},
 		{"POST", "/v3/auth/tokens/extra"},
-		{"GET", "/v1/" + project + "/cloud-phone/phones"},
+		{"POST", "/v1/" + project + "/cloud-phone/phones"}, // phone list path, wrong method
+		{"GET", "/v2/orders/customer-orders/details/"},
 	}
 	for _, tt := range tests {
 		wantError(t, mustDo(t, tt.method, ts.URL+tt.path, "", nil), http.StatusNotFound, "APIGW.0101")

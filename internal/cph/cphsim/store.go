@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"cphpurchase/internal/cph"
 )
 
 // simServer is one cloud phone server. It is never modified once stored, so readers may use it
@@ -19,8 +17,11 @@ type simServer struct {
 	ChargingMode            string
 	ServerModel, PhoneModel string
 	KeypairName, VPCID, AZ  string
-	Status                  int
-	Listed                  bool // the order was paid automatically, so the list shows it
+	Listed                  bool // the order was paid (automatically or by PayOrder), so the list shows it
+	// ReadyAt is when the server and its phones stop creating and show their Fate.
+	ReadyAt  time.Time
+	Fate     Fate
+	PhoneIDs []string
 }
 
 // store holds what the purchases created. Lookups by id and name are maps; the list walks one
@@ -28,7 +29,7 @@ type simServer struct {
 type store struct {
 	mu        sync.RWMutex
 	all       []Order
-	orderIDs  map[string]struct{}
+	orderIDs  map[string]int          // order id → index into all
 	byName    map[string][]int        // server_name → indexes into all
 	servers   map[string]*simServer   // server id → server (listed or not)
 	byProject map[string][]*simServer // project → listed servers, oldest first
@@ -42,7 +43,7 @@ func newStore() *store {
 
 func (st *store) clear() {
 	st.all = nil
-	st.orderIDs = map[string]struct{}{}
+	st.orderIDs = map[string]int{}
 	st.byName = map[string][]int{}
 	st.servers = map[string]*simServer{}
 	st.byProject = map[string][]*simServer{}
@@ -61,6 +62,11 @@ type newOrder struct {
 	raw                  []byte
 	fault                FaultKind
 	now                  time.Time
+	// fate is what becomes of the servers (Server.fate), createTime how long they take to show it,
+	// phones how many phones each server has.
+	fate       Fate
+	createTime time.Duration
+	phones     int
 }
 
 // commit places the order: count servers, named as the API names them, listed only when the
@@ -79,6 +85,7 @@ func (st *store) commit(n newOrder) Order {
 		Fault:      n.fault,
 		AutoPay:    n.req.autoPay(),
 		Request:    n.raw,
+		Fate:       n.fate,
 	}
 	created := n.now.UTC().Truncate(time.Second)
 	servers := make([]*simServer, count)
@@ -97,8 +104,13 @@ func (st *store) commit(n newOrder) Order {
 			KeypairName:  n.req.KeypairName,
 			VPCID:        *n.req.TenantVPCID,
 			AZ:           n.req.AvailabilityZone,
-			Status:       cph.ServerStatusRunning,
 			Listed:       o.AutoPay,
+			ReadyAt:      n.now.Add(n.createTime),
+			Fate:         n.fate,
+			PhoneIDs:     make([]string, n.phones),
+		}
+		for j := range servers[i].PhoneIDs {
+			servers[i].PhoneIDs[j] = newID()
 		}
 	}
 
@@ -107,7 +119,7 @@ func (st *store) commit(n newOrder) Order {
 	for _, dup := st.orderIDs[o.OrderID]; dup; _, dup = st.orderIDs[o.OrderID] {
 		o.OrderID = newOrderID(n.now)
 	}
-	st.orderIDs[o.OrderID] = struct{}{}
+	st.orderIDs[o.OrderID] = len(st.all)
 	for i, srv := range servers {
 		for _, dup := st.servers[srv.ID]; dup; _, dup = st.servers[srv.ID] {
 			srv.ID = newID()
