@@ -37,18 +37,45 @@ import (
 // A v that is not a non-nil pointer is a programming error, reported as *json.InvalidUnmarshalError.
 // Decode is safe for concurrent use.
 func Decode(data []byte, prefix string, v any) error {
+	_, err := decode(data, prefix, v)
+	return err
+}
+
+// DecodeForValidation is Decode for a document whose rules are checked after it is decoded, so
+// that every broken rule is reported at once: a value of the wrong type and an unknown field
+// together with a required field left out. It reports the same problems as Decode, and when the
+// document has problems but is JSON all the same, it fills v anyway with what json.Unmarshal
+// makes of it (values of the wrong type left at zero, unknown fields dropped, the last of keys
+// given twice kept). readable reports whether v holds the document, so that the caller may check
+// its rules and add their violations with FieldErrors.Join; it is false when the document is not
+// one JSON value (malformed, invalid UTF-8, trailing data), and v is then left alone.
+func DecodeForValidation(data []byte, prefix string, v any) (readable bool, err error) {
+	value, err := decode(data, prefix, v)
+	if value == nil {
+		return false, err
+	}
+	if err != nil {
+		// Decode's checks found what is wrong; this reading only fills v for validation.
+		_ = json.Unmarshal(value, v)
+	}
+	return true, err
+}
+
+// decode is Decode, returning also the document's JSON value, or nil when data is not one JSON
+// value that could be read (malformed, invalid UTF-8, trailing data, or a v that is no pointer).
+func decode(data []byte, prefix string, v any) (value []byte, err error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return &json.InvalidUnmarshalError{Type: reflect.TypeOf(v)}
+		return nil, &json.InvalidUnmarshalError{Type: reflect.TypeOf(v)}
 	}
 	root := pathOrRoot(prefix)
 
 	value, rest, err := splitValue(data)
 	if err != nil {
-		return FieldErrors{{Path: root, Message: err.Error()}}
+		return nil, FieldErrors{{Path: root, Message: err.Error()}}
 	}
 	if i := invalidUTF8(data); i >= 0 {
-		return FieldErrors{{Path: root, Message: fmt.Sprintf("malformed JSON at byte %d: invalid UTF-8", i+1)}}
+		return nil, FieldErrors{{Path: root, Message: fmt.Sprintf("malformed JSON at byte %d: invalid UTF-8", i+1)}}
 	}
 
 	w := walker{dec: &tokens{data: value}}
@@ -59,20 +86,21 @@ func Decode(data []byte, prefix string, v any) error {
 	if err != nil {
 		// The syntax check passed, so the token stream cannot break; if it does, say so rather
 		// than report a half-checked document as fine.
-		return FieldErrors{{Path: root, Message: "malformed JSON: " + err.Error()}}
+		return nil, FieldErrors{{Path: root, Message: "malformed JSON: " + err.Error()}}
 	}
 	if rest >= 0 {
 		w.errs.Add(root, "malformed JSON at byte %d: trailing data after the value", rest+1)
+		return nil, w.errs
 	}
 	if len(w.errs) > 0 {
-		return w.errs
+		return value, w.errs
 	}
 	if err := json.Unmarshal(value, v); err != nil {
 		// The checks above mirror json.Unmarshal; this catches what they do not model (a custom
 		// UnmarshalJSON refusing its input, say) so that it is still reported as a field error.
-		return FieldErrors{{Path: root, Message: "cannot decode: " + err.Error()}}
+		return value, FieldErrors{{Path: root, Message: "cannot decode: " + err.Error()}}
 	}
-	return nil
+	return value, nil
 }
 
 // splitValue checks the syntax of the first JSON value in data (depth limited by encoding/json,

@@ -42,3 +42,34 @@ func (es FieldErrors) Err() error {
 	}
 	return es
 }
+
+// Join returns es followed by those of more that are not about a value es reports already: at the
+// same path, or inside it (request.ports[0].name is inside request.ports[0] and request.ports). So
+// a document's decoding problems joined with its validation's read as one pass over it, with a
+// value of the wrong type reported once, as such, and not again as missing. A problem at (root),
+// the document itself, hides every other.
+func (es FieldErrors) Join(more FieldErrors) FieldErrors {
+	out := append(FieldErrors{}, es...)
+	for _, m := range more {
+		if !es.cover(m.Path) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// cover reports whether one of es is at path or at a value that contains it.
+func (es FieldErrors) cover(path string) bool {
+	for _, e := range es {
+		if e.Path == rootPath {
+			return true
+		}
+		if !strings.HasPrefix(path, e.Path) {
+			continue
+		}
+		if rest := path[len(e.Path):]; rest == "" || rest[0] == '.' || rest[0] == '[' {
+			return true
+		}
+	}
+	return false
+}
