@@ -80,6 +80,11 @@ type HandlerConfig struct {
 	Logger      zerolog.Logger
 	// Observer is told about each outcome (metrics); nil means nobody listens.
 	Observer Observer
+	// Tracking follows each bought order to readiness; nil switches it off.
+	Tracking *Tracking
+	// Credentials, when set, holds orders while the API refuses the worker's credentials instead
+	// of dead-lettering them as auth (credentials.go); nil dead-letters every refused call.
+	Credentials *CredentialWatcher
 	// Now is the worker's clock, used for the finished_at of results and nothing else: every
 	// decision about money is taken on Redis's clock. Default time.Now.
 	Now func() time.Time
@@ -233,14 +238,11 @@ func decodeTask(taskType string, payload []byte, defaultProject string) (*Order,
 	if taskType != TypePurchase {
 		return nil, strictjson.FieldErrors{{Path: "(task)", Message: fmt.Sprintf("type must be %s, got %q", TypePurchase, taskType)}}
 	}
-	o, err := DecodeOrder(payload)
-	if err != nil {
-		return nil, err
-	}
-	if o.ProjectID == "" {
-		o.ProjectID = defaultProject
-	}
-	return o, o.Validate()
+	return ParseOrder(payload, func(o *Order) {
+		if o.ProjectID == "" {
+			o.ProjectID = defaultProject
+		}
+	})
 }
 
 // ErrKeyConflict means an idempotency key was reused for a different purchase.
@@ -253,7 +255,7 @@ func (d *delivery) run(ctx context.Context) error {
 	h := d.h
 	spent := d.budget.Spent(d.retried)
 	args := AcquireArgs{Hold: d.hold, TaskID: d.taskID, Fingerprint: d.fingerprint, Lease: h.lease()}
-	if !spent {
+	if !spent && !d.held() {
 		args.Post = &PostArgs{PostingArgs: h.posting(), MaxCalls: d.budget.Max, Limiter: h.cfg.RateLimiter}
 	}
 	sent := time.Now()
@@ -266,6 +268,7 @@ func (d *delivery) run(ctx context.Context) error {
 	case ClaimSucceeded:
 		d.log.Info().Msg("already bought: republishing the stored result, no API call")
 		d.writeResult(claim.Result)
+		d.track(ctx, claim.Result)
 		h.cfg.Observer.Outcome(outcomeDuplicate, "")
 		return nil
 	case ClaimFailed:
@@ -323,7 +326,7 @@ func (d *delivery) run(ctx context.Context) error {
 		return d.deadLetter(ctx, ClassExhausted,
 			fmt.Errorf("retries exhausted after %d purchase calls: last error: %s", claim.Attempts, reason))
 	}
-	return d.purchase(ctx)
+	return d.purchaseUnlessHeld(ctx)
 }
 
 // codedError is an error with an error code of ours for the result.

@@ -54,7 +54,18 @@ type Metrics struct {
 	rateLimitWait   prometheus.Histogram
 	reconciliations *prometheus.CounterVec
 	ledgerConflicts prometheus.Counter
+	// lifecycle and readyAfter are the readiness tracking's (LifecycleObserver).
+	lifecycle  *prometheus.CounterVec
+	readyAfter prometheus.Histogram
 }
+
+// lifecycleStates are the label values of the lifecycle counter: every state an order can enter
+// after its purchase ("ordered" is where it starts, and is not entered).
+var lifecycleStates = []LifecycleState{LifecycleAwaitingPayment, LifecycleCreating, LifecycleReady, LifecycleFailed, LifecycleTimedOut}
+
+// readyAfterBuckets span a server created at once (30s) to the longest READINESS_DEADLINE worth
+// waiting for (3h); Terraform's default deadline, 90 minutes, is one of them.
+var readyAfterBuckets = []float64{30, 60, 120, 180, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800}
 
 // NewMetrics creates the metrics and registers them on reg. It takes a Registerer rather than
 // using Prometheus's global one, so that a worker (or a test) owns exactly what it exposes.
@@ -86,6 +97,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: MetricsNamespace, Name: "ledger_conflicts_total",
 			Help: "Handler runs that found their idempotency key held by another worker and backed off without calling.",
 		}),
+		lifecycle: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: MetricsNamespace, Name: "lifecycle_orders_total",
+			Help: "Bought orders that entered a lifecycle state, by state: awaiting_payment, creating, and the terminal ready, failed, timed_out.",
+		}, []string{"state"}),
+		readyAfter: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: MetricsNamespace, Name: "purchase_to_ready_seconds",
+			Help:    "Time from an order's purchase to its servers and phones being ready.",
+			Buckets: readyAfterBuckets,
+		}),
 	}
 	// Every series that can exist starts at zero, so that rate() and alerts see the first event.
 	m.orders.WithLabelValues(outcomeSucceeded, "")
@@ -98,9 +118,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	m.reconciliations.WithLabelValues("found")
 	m.reconciliations.WithLabelValues("not_found")
+	for _, s := range lifecycleStates {
+		m.lifecycle.WithLabelValues(string(s))
+	}
 
 	var errs []error
-	for _, c := range []prometheus.Collector{m.orders, m.retries, m.purchaseCalls, m.rateLimitWait, m.reconciliations, m.ledgerConflicts} {
+	for _, c := range []prometheus.Collector{m.orders, m.retries, m.purchaseCalls, m.rateLimitWait, m.reconciliations, m.ledgerConflicts, m.lifecycle, m.readyAfter} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -159,3 +182,17 @@ func (m *Metrics) Reconciled(found bool) {
 	}
 	m.reconciliations.WithLabelValues(result).Inc()
 }
+
+// LifecycleEntered implements LifecycleObserver; a state outside the known set counts as "other".
+func (m *Metrics) LifecycleEntered(state LifecycleState) {
+	label := "other"
+	for _, s := range lifecycleStates {
+		if s == state {
+			label = string(s)
+		}
+	}
+	m.lifecycle.WithLabelValues(label).Inc()
+}
+
+// ReadyAfter implements LifecycleObserver.
+func (m *Metrics) ReadyAfter(d time.Duration) { m.readyAfter.Observe(d.Seconds()) }

@@ -142,7 +142,7 @@ func (o *Operator) Await(ctx context.Context, key string, report func(state stri
 		if err != nil {
 			return e, err
 		}
-		if ok && (e.State == StateSucceeded || e.State == StateFailed) && len(e.Result) > 0 {
+		if ok && e.Ended() {
 			return e, nil
 		}
 		if report != nil {

@@ -25,6 +25,8 @@ type Status struct {
 	Ledger     *Entry          `json:"ledger,omitempty"`
 	DeadLetter *DeadLetter     `json:"dead_letter,omitempty"`
 	Result     json.RawMessage `json:"result,omitempty"`
+	// Readiness is the bought order's lifecycle, once its tracking has started.
+	Readiness *Readiness `json:"readiness,omitempty"`
 }
 
 var taskIDPattern = regexp.MustCompile(`^cph-[0-9a-f]{32}$`)
@@ -83,6 +85,13 @@ func (o *Operator) Status(ctx context.Context, idOrKey string) (*Status, error) 
 			if st.Result == nil {
 				st.Result = e.Result
 			}
+		}
+		r, ok, err := NewReadinessStore(o.rdb, o.keys).Get(ctx, st.IdempotencyKey)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			st.Readiness = &r
 		}
 	}
 	if !known {

@@ -37,16 +37,45 @@ type Order struct {
 
 // DecodeOrder decodes an order strictly: unknown fields, wrong types and malformed JSON are
 // strictjson.FieldErrors naming their JSON path. It does not validate the rules; see
-// Order.Validate.
+// Order.Validate, and ParseOrder, which does both and reports every problem at once.
 func DecodeOrder(data []byte) (*Order, error) {
 	if len(data) > MaxOrderBytes {
-		return nil, strictjson.FieldErrors{{Path: "(root)", Message: fmt.Sprintf("order is %d bytes, more than the limit of %d", len(data), MaxOrderBytes)}}
+		return nil, tooLarge(data)
 	}
 	var o Order
 	if err := strictjson.Decode(data, "", &o); err != nil {
 		return nil, capFieldErrors(err)
 	}
 	return &o, nil
+}
+
+// ParseOrder decodes an order strictly, completes it (complete, when not nil, fills in what the
+// caller supplies: a default project, a replacement key) and validates it, reporting every problem
+// of both at once: values of the wrong type and unknown fields together with the required fields
+// left out and the rules broken by the values that did decode. The order is returned when it
+// decoded, valid or not, so that a caller can name its key; it is nil when decoding found problems.
+func ParseOrder(data []byte, complete func(*Order)) (*Order, error) {
+	if len(data) > MaxOrderBytes {
+		return nil, tooLarge(data)
+	}
+	var o Order
+	readable, err := strictjson.DecodeForValidation(data, "", &o)
+	if readable && complete != nil {
+		complete(&o)
+	}
+	if err == nil {
+		return &o, o.Validate()
+	}
+	var decoding strictjson.FieldErrors
+	if readable && errors.As(err, &decoding) {
+		err = decoding.Join(o.violations())
+	}
+	return nil, capFieldErrors(err)
+}
+
+// tooLarge is the problem of an order longer than MaxOrderBytes.
+func tooLarge(data []byte) strictjson.FieldErrors {
+	return strictjson.FieldErrors{{Path: "(root)", Message: fmt.Sprintf("order is %d bytes, more than the limit of %d", len(data), MaxOrderBytes)}}
 }
 
 // MaxFieldErrors bounds the violations reported for one order: a hostile document can break a rule
@@ -65,7 +94,10 @@ func capFieldErrors(err error) error {
 }
 
 // Validate checks the whole order and returns every violation at once, or nil.
-func (o *Order) Validate() error {
+func (o *Order) Validate() error { return capFieldErrors(o.violations().Err()) }
+
+// violations is every rule the order breaks, uncapped.
+func (o *Order) violations() strictjson.FieldErrors {
 	var errs strictjson.FieldErrors
 	if len(o.IdempotencyKey) > MaxKeyBytes {
 		errs.Add("idempotency_key", "must be at most %d bytes, got %d", MaxKeyBytes, len(o.IdempotencyKey))
@@ -81,7 +113,7 @@ func (o *Order) Validate() error {
 	} else {
 		errs = append(errs, o.Request.Validate()...)
 	}
-	return capFieldErrors(errs.Err())
+	return errs
 }
 
 // Key returns the idempotency key: the given one, or "sha256:" and the order's Fingerprint, so

@@ -78,6 +78,7 @@ func (d *delivery) succeed(ctx context.Context, resp *cph.PurchaseResponse, reco
 		d.log.Info().Msg("another worker recorded this purchase first; keeping its result")
 	}
 	d.writeResult(stored)
+	d.track(ctx, stored)
 	d.h.cfg.Observer.Outcome(outcomeSucceeded, "")
 	return nil
 }

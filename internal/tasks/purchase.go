@@ -158,12 +158,12 @@ func (d *delivery) settleFailedCall(ctx context.Context, n int, err error) error
 		}
 		return d.comeBack(ctx, outcomeRetry, "", retryCounted(err))
 	case cph.ClassAuth, cph.ClassRejected:
-		if err := h.cfg.Ledger.ClearPosting(detached(ctx), d.hold, ClearArgs{}); err != nil {
+		if err := h.cfg.Ledger.ClearPosting(detached(ctx), d.hold, ClearArgs{Refund: class == cph.ClassAuth}); err != nil {
 			return retryUncounted(err, time.Second)
 		}
 		dlClass := ClassRejected
 		if class == cph.ClassAuth {
-			dlClass = ClassAuth
+			return d.authRefused(ctx, err)
 		}
 		return d.deadLetter(ctx, dlClass, err)
 	default: // ambiguous: the mark stays, and the next delivery reconciles before anything else

@@ -58,6 +58,10 @@ type QueueStatsConfig struct {
 	Logger zerolog.Logger
 }
 
+// FleetWideHelp ends the help of every gauge that is a reading of the shared Redis rather than a
+// count of the process: each worker reports the same value, so a sum over the fleet multiplies it.
+const FleetWideHelp = "Fleet-wide: every worker reports the same value read from Redis; aggregate with max, not sum."
+
 // NewQueueStats returns the collector; register it on the worker's registry.
 func NewQueueStats(cfg QueueStatsConfig) *QueueStats {
 	if cfg.Every <= 0 {
@@ -69,10 +73,10 @@ func NewQueueStats(cfg QueueStatsConfig) *QueueStats {
 	}
 	return &QueueStats{
 		cfg: cfg, now: time.Now,
-		tasks:       desc("queue_tasks", "Tasks in the purchase queue by asynq state (pending, active, scheduled, retry, archived, completed).", "state"),
-		latency:     desc("queue_latency_seconds", "Age of the oldest pending task in the purchase queue."),
-		paused:      desc("queue_paused", "1 when the purchase queue is paused."),
-		deadLetters: desc("dead_letters", "Durable dead-letter records waiting for an operator (enqueue dlq list)."),
+		tasks:       desc("queue_tasks", "Tasks in the purchase queue by asynq state (pending, active, scheduled, retry, archived, completed). "+FleetWideHelp, "state"),
+		latency:     desc("queue_latency_seconds", "Age of the oldest pending task in the purchase queue. "+FleetWideHelp),
+		paused:      desc("queue_paused", "1 when the purchase queue is paused. "+FleetWideHelp),
+		deadLetters: desc("dead_letters", "Durable dead-letter records waiting for an operator (enqueue dlq list). "+FleetWideHelp),
 		up:          desc("queue_stats_up", "1 when the last reading of the queue and dead letters from Redis succeeded; the other queue metrics are absent when it did not."),
 	}
 }

@@ -52,12 +52,17 @@ const rateHeadroom = 10 * time.Millisecond
 
 // NewRateLimiter returns a limiter of perSecond purchase calls a second for the fleet on rdb.
 func NewRateLimiter(rdb redis.UniversalClient, keys Keys, perSecond int) *RateLimiter {
+	return newRateLimiter(rdb, keys.RateLimit(), perSecond)
+}
+
+// newRateLimiter returns a limiter of perSecond calls a second for the fleet on rdb, on key.
+func newRateLimiter(rdb redis.UniversalClient, key string, perSecond int) *RateLimiter {
 	perSecond = max(perSecond, 1)
 	period := (time.Second + rateHeadroom).Microseconds()
 	intervalUS := max(1, (period+int64(perSecond)-1)/int64(perSecond)) // rounded up: never faster
 	return &RateLimiter{
 		rdb:      rdb,
-		key:      keys.RateLimit(),
+		key:      key,
 		interval: time.Duration(intervalUS) * time.Microsecond,
 	}
 }

@@ -57,10 +57,36 @@ func (k Keys) DeadLetter(taskID string) string { return k.tag + ":dlq:" + taskID
 // DeadLetterIndex is a sorted set of dead-lettered task ids, scored by the time they failed.
 func (k Keys) DeadLetterIndex() string { return k.tag + ":dlq" }
 
+// CredentialHold is the string key, holding the reason, that marks a pause of queue made because
+// the CPH API refused the workers' credentials (CredentialWatcher): a pause that a worker whose
+// credentials work again may lift, unlike an operator's.
+func (k Keys) CredentialHold(queue string) string { return k.tag + ":credhold:" + queue }
+
 // RateLimit is the key of the fleet-wide purchase rate limiter. Its "rate:" prefix is the one
 // go-redis/redis_rate put before the name it was given, kept so that workers of an earlier version
 // share the limit with these during a rolling deploy.
 func (k Keys) RateLimit() string { return "rate:" + k.tag + ":ratelimit:purchase" }
+
+// Readiness is the hash that follows one idempotency key's order after its purchase, until its
+// servers and phones are usable (store_readiness.go).
+func (k Keys) Readiness(idempotencyKey string) string {
+	return k.tag + ":readiness:" + digest(idempotencyKey)
+}
+
+// ReadinessStream is the stream of terminal readiness events, one per bought order: a stream of its
+// own beside the results stream, whose promise (one terminal purchase result per order) it leaves
+// as it is. Its name is derived from the results stream's, in the same hash slot.
+func (k Keys) ReadinessStream() string { return k.tag + ":readiness" }
+
+// ReadinessRateLimit is the key of the fleet-wide limiter of the calls that follow orders to
+// readiness, a budget apart from the purchases' RateLimit.
+func (k Keys) ReadinessRateLimit() string { return "rate:" + k.tag + ":ratelimit:readiness" }
+
+// Batch is the set of the idempotency keys of one named batch (enqueue bulk --batch NAME).
+func (k Keys) Batch(name string) string { return k.tag + ":batch:" + digest(name) }
+
+// Batches is the sorted set of batch names, scored by when each was first recorded (ms).
+func (k Keys) Batches() string { return k.tag + ":batches" }
 
 // digest is a short, stable, printable form of s.
 func digest(s string) string {

@@ -197,12 +197,12 @@ func (l *Ledger) Acquire(ctx context.Context, a AcquireArgs) (Claim, error) {
 	var res []string
 	var err error
 	if p := a.Post; p != nil && l.minReplicas <= 0 && (p.Limiter == nil || p.Limiter.rdb == l.rdb) {
-		interval := ""
+		rateKey, interval := l.keys.RateLimit(), "" // the key is not touched without an interval
 		if p.Limiter != nil {
-			interval = strconv.FormatInt(p.Limiter.interval.Microseconds(), 10)
+			rateKey, interval = p.Limiter.key, strconv.FormatInt(p.Limiter.interval.Microseconds(), 10)
 		}
 		args = append(args, a.Key, p.CallTimeout.Milliseconds(), p.Lease.Milliseconds(), p.NameHold.Milliseconds(), p.MaxCalls, interval)
-		res, err = acquirePostScript.Run(ctx, l.rdb, l.keysWithNames(a.Hold, l.keys.Ledger(a.Key), l.keys.RateLimit()), args...).StringSlice()
+		res, err = acquirePostScript.Run(ctx, l.rdb, l.keysWithNames(a.Hold, l.keys.Ledger(a.Key), rateKey), args...).StringSlice()
 	} else {
 		res, err = acquireScript.Run(ctx, l.rdb, []string{l.keys.Ledger(a.Key)}, args...).StringSlice()
 	}

@@ -342,3 +342,23 @@ end
 var reserveScript = redis.NewScript(luaReserve + `
 return reserve(KEYS[1], ARGV[1], ARGV[2])
 `)
+
+// readinessWriteScript writes a lifecycle record, unless it is terminal already (or, for a start,
+// exists), and for a finish adds the order's event to the readiness stream in the same step. It
+// answers {1, record} when it wrote, {0, stored record} when it did not.
+//
+//	KEYS[1] the order's lifecycle record (Keys.Readiness), KEYS[2] the readiness stream
+//	ARGV[1] state, ARGV[2] the record (JSON), ARGV[3] mode: start | update | finish,
+//	ARGV[4] retention (ms), ARGV[5] stream MAXLEN, ARGV[6] idempotency key
+var readinessWriteScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'state')
+if cur == 'ready' or cur == 'failed' or cur == 'timed_out' or (cur and ARGV[3] == 'start') then
+  return {0, redis.call('HGET', KEYS[1], 'record') or ''}
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'record', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if ARGV[3] == 'finish' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'idempotency_key', ARGV[6], 'state', ARGV[1], 'event', ARGV[2])
+end
+return {1, ARGV[2]}
+`)

@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -62,11 +63,12 @@ func RedisOn(t testing.TB, opt asynq.RedisConnOpt) *Redis {
 
 // DeleteKeys deletes the keys of a test that worked in its own queue and results stream on a
 // shared Redis, and only those: ours (hash-tagged by the stream, and redis_rate's "rate:"-prefixed
-// ones), the stream, and asynq's for the queue; on every master of a Redis Cluster.
+// ones), the stream, and asynq's for the queue and the queues named after it (queue-…, as the
+// readiness queue); on every master of a Redis Cluster.
 func DeleteKeys(t testing.TB, rdb redis.UniversalClient, queue, stream string) {
 	ctx := context.Background()
 	scanDel := func(ctx context.Context, node *redis.Client) error {
-		for _, pattern := range []string{"{" + stream + "}*", "rate:{" + stream + "}*", stream, "asynq:{" + queue + "}*"} {
+		for _, pattern := range []string{"{" + stream + "}*", "rate:{" + stream + "}*", stream, "asynq:{" + queue + "}*", "asynq:{" + queue + "-*"} {
 			iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
 			for iter.Next(ctx) {
 				node.Del(ctx, iter.Val())
@@ -83,5 +85,10 @@ func DeleteKeys(t testing.TB, rdb redis.UniversalClient, queue, stream string) {
 	case *redis.Client:
 		_ = scanDel(ctx, c)
 	}
-	rdb.SRem(ctx, "asynq:queues", queue)
+	queues, _ := rdb.SMembers(ctx, "asynq:queues").Result()
+	for _, q := range queues {
+		if q == queue || strings.HasPrefix(q, queue+"-") {
+			rdb.SRem(ctx, "asynq:queues", q)
+		}
+	}
 }
