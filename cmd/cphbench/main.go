@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"cphpurchase/internal/bench"
+	"cphpurchase/internal/buildinfo"
 )
 
 func main() {
@@ -38,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	quick := fs.Bool("quick", getenv("BENCH_QUICK") == "1", "small sizes, rough figures, well under a minute (BENCH_QUICK=1)")
 	rows := fs.String("rows", "", "comma-separated row numbers to run (1-6); empty: all")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the in-process rows) to this file")
+	version := fs.Bool("version", false, "print the version of this build and exit (also: cphbench version)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: cphbench [flags]\n\nMeasures the pipeline against its targets and prints a Markdown table.\n\nFlags:")
 		fs.PrintDefaults()
@@ -47,6 +49,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 0
 		}
 		return 2
+	}
+	if *version || fs.Arg(0) == "version" {
+		fmt.Fprintf(stdout, "cphbench version %s\n", buildinfo.Read())
+		return 0
 	}
 	cfg := bench.Config{RedisURL: redisURL, WorkerBin: *workerBin, Quick: *quick, Sizes: bench.FullSizes(), Log: stderr}
 	if *quick {

@@ -29,3 +29,14 @@ func TestUsage(t *testing.T) {
 		})
 	}
 }
+
+// version and --version print the build, and run nothing.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, &stdout, &stderr, func(string) string { return "" })
+		if code != 0 || !strings.HasPrefix(stdout.String(), "cphbench version ") || stderr.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, stdout.String(), stderr.String())
+		}
+	}
+}

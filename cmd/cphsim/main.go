@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,20 +19,29 @@ import (
 )
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Getenv, os.Stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%v\nRun cphsim --help for usage.\n", err)
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "cphsim: %v\n", err)
-		os.Exit(1)
+	code := execute(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// execute runs the command line and returns the exit code: 0 served until a signal (or help was
+// printed), 1 could not serve, 2 a mistake in the flags or the environment. Errors are one line on
+// stderr.
+func execute(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, getenv, stdout)
+	switch {
+	case errors.Is(err, errHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, err)
+		return 2
 	}
+	if err := run(ctx, cfg, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "cphsim: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 // shutdownGrace is how long in-flight calls may finish after a signal; hanging calls are then

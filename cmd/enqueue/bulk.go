@@ -34,6 +34,10 @@ an invalid line, a conflict stops the whole run before anything is enqueued (exi
 --skip-invalid, which enqueues the other lines. (A conflict with an order that is queued but not
 yet taken by a worker is found as it is enqueued, and counted, not enqueued.)
 
+--batch NAME records every key enqueued (or found a duplicate) as a member of the batch NAME, before
+enqueueing, for 'enqueue batch status' and 'enqueue batch wait'. Running the same file again
+under the same name adds nothing: each key counts once.
+
 Prints {"total","enqueued","duplicates","conflicts","invalid"}. A progress bar is drawn on stderr when it is
 a terminal.`
 
@@ -45,6 +49,12 @@ const bulkExample = `  # Enqueue a batch; nothing is enqueued if any line is inv
 
   # From a pipe, for a given project
   jq -c '.orders[]' batch.json | enqueue bulk -f - --project-id 0b1c2d3e4f`
+
+// noOrders is the mistake of a file with no order in it (empty, or blank lines only): a run that
+// did nothing must not look like one that did everything (exit 2).
+func noOrders(source, verb string) error {
+	return invalidInput(fmt.Errorf("%s has no orders (it is empty, or blank lines only): nothing to %s", source, verb))
+}
 
 // bulkSummary is what bulk prints.
 type bulkSummary struct {
@@ -60,6 +70,7 @@ func (a *app) bulkCmd() *cobra.Command {
 		file        string
 		skipInvalid bool
 		concurrency int
+		batch       string
 	)
 	cmd := &cobra.Command{
 		Use:     "bulk -f FILE.jsonl [--skip-invalid]",
@@ -71,18 +82,22 @@ func (a *app) bulkCmd() *cobra.Command {
 			if concurrency < 1 {
 				return usageErrorf("--concurrency must be at least 1, got %d", concurrency)
 			}
-			return a.bulk(cmd, file, skipInvalid, concurrency)
+			if err := checkBatchFlag(cmd, batch); err != nil {
+				return err
+			}
+			return a.bulk(cmd, file, skipInvalid, concurrency, batch)
 		}),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&file, "file", "f", "", "the orders, one JSON order a line; - reads standard input")
 	f.BoolVar(&skipInvalid, "skip-invalid", false, "enqueue the valid lines even when others are invalid")
 	f.IntVar(&concurrency, "concurrency", defaultConcurrency, "enqueues in flight at once")
+	f.StringVar(&batch, "batch", "", "record the orders' keys as the batch `NAME` (see 'enqueue batch')")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
 
-func (a *app) bulk(cmd *cobra.Command, file string, skipInvalid bool, concurrency int) error {
+func (a *app) bulk(cmd *cobra.Command, file string, skipInvalid bool, concurrency int, batch string) error {
 	parsed, err := readOrders(file, a.stdin, onePerLine, orderDefaults{projectID: a.cfg.projectID})
 	if err != nil {
 		return err
@@ -90,6 +105,12 @@ func (a *app) bulk(cmd *cobra.Command, file string, skipInvalid bool, concurrenc
 	source := sourceName(file)
 	valid := reportInvalid(a.stderr, cmd, parsed, source)
 	sum := bulkSummary{Total: len(parsed), Invalid: len(parsed) - len(valid)}
+	if sum.Total == 0 {
+		if err := printJSON(a.stdout, sum); err != nil {
+			return err
+		}
+		return noOrders(source, "enqueue")
+	}
 	if sum.Invalid > 0 && !skipInvalid {
 		if err := printJSON(a.stdout, sum); err != nil {
 			return err
@@ -113,6 +134,9 @@ func (a *app) bulk(cmd *cobra.Command, file string, skipInvalid bool, concurrenc
 			}
 			return invalidInput(fmt.Errorf("%s: %d of %d orders reuse a key for a different purchase: nothing enqueued (give them new keys, or pass --skip-invalid to enqueue the other %d)",
 				source, sum.Conflicts, sum.Total, len(clean)))
+		}
+		if err := recordBatch(ctx, op, batch, clean); err != nil {
+			return err
 		}
 		return a.enqueueAll(ctx, op.Producer(), source, clean, sum, concurrency)
 	})

@@ -38,7 +38,9 @@ func TestBulk(t *testing.T) {
 				"enqueue: bulk: testdata/orders-invalid.jsonl: line 2: request.count: must be between 1 and 10, got 11",
 				"enqueue: bulk: testdata/orders-invalid.jsonl: line 4: request.colour: unknown field",
 			}, 7},
-		{"an empty file", "\n\n", []string{"bulk", "-f", "-"}, 0, bulkSummary{}, nil, 7},
+		{"an empty file: nothing to enqueue", "\n\n", []string{"bulk", "-f", "-"}, 2, bulkSummary{}, []string{
+			"enqueue: bulk: stdin has no orders (it is empty, or blank lines only): nothing to enqueue",
+		}, 7},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -117,6 +117,7 @@ func TestHelpShowsExamples(t *testing.T) {
 		{[]string{"dlq", "show"}, "enqueue dlq show cph-"},
 		{[]string{"dlq", "replay"}, "enqueue dlq replay --all --class auth"},
 		{[]string{"dlq", "delete"}, "enqueue dlq delete --all --class invalid"},
+		{[]string{"serve"}, "enqueue serve --addr 0.0.0.0:8480"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(append([]string{"enqueue"}, c.cmd...), " "), func(t *testing.T) {

@@ -88,9 +88,9 @@ const pingTimeout = 15 * time.Second
 
 // connect opens Redis, checks that it answers, and returns the operator that the commands that
 // touch Redis share. Only they open it, so that validate and --help work with no Redis at all. A
-// missing or malformed URL is invalid input (exit 2); a Redis that does not answer is a failure
-// (exit 1). redisconn.ParseURL's errors never repeat the URL, which may carry a password, and
-// neither do these.
+// missing or malformed URL, or a database the Redis does not have, is invalid input (exit 2); a
+// Redis that does not answer is a failure (exit 1). redisconn.ParseURL's errors never repeat the
+// URL, which may carry a password, and neither do these.
 func (s *settings) connect(ctx context.Context) (*tasks.Operator, error) {
 	if s.redisURL == "" {
 		return nil, invalidInput(errors.New("REDIS_URL is not set: set it or --redis-url to redis://host:port/db, " +
@@ -105,6 +105,9 @@ func (s *settings) connect(ctx context.Context) (*tasks.Operator, error) {
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
+		if redisconn.NoSuchDatabase(err) {
+			return nil, invalidInput(fmt.Errorf("REDIS_URL names a database this Redis does not have (%w): use one below its `databases` setting, e.g. /0", err))
+		}
 		return nil, failed(fmt.Errorf("cannot reach Redis: %w", err))
 	}
 	op, err := tasks.NewOperator(rdb, tasks.OperatorConfig{Queue: s.queue, ResultsStream: s.resultsStream, MaxRetry: s.maxRetry})

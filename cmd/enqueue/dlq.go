@@ -17,7 +17,8 @@ operator replays or deletes them (asynq's own archive trims itself; these record
 A dead letter is named by its task id (cph-…) or by its order's idempotency key. Classes:
   invalid    the order breaks the API's rules; no call was made
   rejected   the API refused it with an error code (arrears, quota, bad value)
-  auth       the token was refused even after a refresh
+  auth       the token was refused for this order, while it works otherwise (refused
+             credentials make the workers hold the queue instead: see "enqueue queue stats")
   exhausted  retries ran out; the order was not placed
   ambiguous  the order may have been placed and could not be confirmed: check before replaying`
 
@@ -63,40 +64,60 @@ func (a *app) dlqListCmd() *cobra.Command {
 		limit int
 	)
 	cmd := &cobra.Command{
-		Use:   "list [--class C] [--limit N]",
-		Short: "List dead letters as JSON lines, oldest first",
-		Long: `List dead letters as JSON lines, oldest first:
-{"task_id","idempotency_key","class","error","code","attempts","failed_at"}.`,
+		Use:   "list [--class C] [--limit N] [-o table|json]",
+		Short: "List dead letters, oldest first",
+		Long: `List dead letters, oldest first, as JSON lines:
+{"task_id","idempotency_key","class","error","code","attempts","failed_at"}, or as a table
+(-o table, the default on a terminal).`,
 		Example: `  # Every dead letter
   enqueue dlq list
 
   # The first 20 refused by the API, with their error codes
-  enqueue dlq list --class rejected --limit 20 | jq -r '[.task_id, .code, .error] | @tsv'`,
+  enqueue dlq list --class rejected --limit 20 | jq -r '[.task_id, .code, .error] | @tsv'
+
+  # As a table, even through a pager
+  enqueue dlq list -o table | less`,
 		Args: noArgs,
-		RunE: operation(func(cmd *cobra.Command, _ []string) error {
-			if err := checkClass(class); err != nil {
-				return err
-			}
-			if limit < 0 {
-				return usageErrorf("--limit must be at least 0, got %d", limit)
-			}
-			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
-				for d, err := range op.ListDeadLetters(ctx, tasks.DeadLetterQuery{Class: tasks.ErrorClass(class), Limit: limit}) {
-					if err != nil {
-						return err
-					}
-					item := dlqItem{TaskID: d.TaskID, IdempotencyKey: d.IdempotencyKey, Class: d.Class, Attempts: d.Attempts, FailedAt: d.FailedAt}
-					if d.Error != nil {
-						item.Error, item.Code = d.Error.Message, d.Error.Code
-					}
-					if err := printJSON(a.stdout, item); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}),
 	}
+	format := outputFlag(cmd)
+	cmd.RunE = operation(func(cmd *cobra.Command, _ []string) error {
+		if err := checkClass(class); err != nil {
+			return err
+		}
+		if limit < 0 {
+			return usageErrorf("--limit must be at least 0, got %d", limit)
+		}
+		f, err := a.outputFormat(*format)
+		if err != nil {
+			return err
+		}
+		return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
+			var tab *table
+			if f == outputTable {
+				tab = newTable(a.stdout, "TASK ID", "IDEMPOTENCY KEY", "CLASS", "CODE", "ATTEMPTS", "FAILED", "ERROR")
+			}
+			for d, err := range op.ListDeadLetters(ctx, tasks.DeadLetterQuery{Class: tasks.ErrorClass(class), Limit: limit}) {
+				if err != nil {
+					return err
+				}
+				item := dlqItem{TaskID: d.TaskID, IdempotencyKey: d.IdempotencyKey, Class: d.Class, Attempts: d.Attempts, FailedAt: d.FailedAt}
+				if d.Error != nil {
+					item.Error, item.Code = d.Error.Message, d.Error.Code
+				}
+				if tab != nil {
+					tab.row(item.TaskID, item.IdempotencyKey, string(item.Class), item.Code, fmt.Sprint(item.Attempts), when(item.FailedAt), clip(item.Error))
+					continue
+				}
+				if err := printJSON(a.stdout, item); err != nil {
+					return err
+				}
+			}
+			if tab != nil {
+				return tab.flush()
+			}
+			return nil
+		})
+	})
 	cmd.Flags().StringVar(&class, "class", "", "only this class: "+classList)
 	cmd.Flags().IntVar(&limit, "limit", 0, "print at most this many (0: all)")
 	return cmd
@@ -163,7 +184,11 @@ When one replay fails, the others still go ahead, and the command exits 1.`,
 				return err
 			}
 			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
-				return a.eachSelected(ctx, cmd, op, sel, args, "replayed", func(id string) (any, error) {
+				ids, err := a.selected(ctx, op, sel, args)
+				if err != nil {
+					return err
+				}
+				return a.each(ctx, cmd, ids, "replayed", func(id string) (any, error) {
 					return op.Replay(ctx, id, tasks.ReplayOptions{Rebuy: rebuy})
 				})
 			})
@@ -182,9 +207,12 @@ type deleted struct {
 }
 
 func (a *app) dlqDeleteCmd() *cobra.Command {
-	var sel selection
+	var (
+		sel selection
+		yes bool
+	)
 	cmd := &cobra.Command{
-		Use:   "delete ID…|--all [--class C]",
+		Use:   "delete ID…|--all [--class C] [--yes]",
 		Short: "Drop dead letters",
 		Long: `Drop dead letters, and the archived asynq tasks they came from. Prints one
 {"task_id","idempotency_key","status":"deleted"} line per dead letter dropped.
@@ -193,17 +221,35 @@ The order is not bought, and its key stays in the ledger (30 days): submitting t
 again is a duplicate. To try an order again, replay it instead; to buy a corrected one, submit
 it under a new key.
 
+--all asks first, on a terminal, saying how many it would delete; without a terminal to ask on
+(a script, a pipe) it needs --yes.
+
 When one delete fails, the others still go ahead, and the command exits 1.`,
 		Example: `  enqueue dlq delete cph-3f2a9c0d5e6b7a8190a1b2c3d4e5f607 batch-2026-11/row-17
 
-  # Every order that will never be valid
-  enqueue dlq delete --all --class invalid`,
+  # Every order that will never be valid (asks first)
+  enqueue dlq delete --all --class invalid
+
+  # The same from a script
+  enqueue dlq delete --all --class invalid --yes`,
 		RunE: operation(func(cmd *cobra.Command, args []string) error {
 			if err := sel.check(args); err != nil {
 				return err
 			}
+			if sel.all && !yes && !a.terminal(a.stdin) {
+				return usageErrorf("--all deletes every dead letter selected: pass --yes to confirm (there is no terminal to ask on)")
+			}
 			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
-				return a.eachSelected(ctx, cmd, op, sel, args, "deleted", func(id string) (any, error) {
+				ids, err := a.selected(ctx, op, sel, args)
+				if err != nil {
+					return err
+				}
+				if sel.all && !yes && len(ids) > 0 {
+					if err := a.confirm(fmt.Sprintf("Delete %d dead letters%s? Their orders are not bought, and this cannot be undone.", len(ids), sel.ofClass())); err != nil {
+						return err
+					}
+				}
+				return a.each(ctx, cmd, ids, "deleted", func(id string) (any, error) {
 					d, err := op.Discard(ctx, id)
 					if err != nil {
 						return nil, err
@@ -214,6 +260,7 @@ When one delete fails, the others still go ahead, and the command exits 1.`,
 		}),
 	}
 	sel.register(cmd.Flags(), "delete")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "with --all, delete without asking")
 	return cmd
 }
 
@@ -242,18 +289,32 @@ func (s *selection) check(args []string) error {
 	return checkClass(s.class)
 }
 
-// eachSelected calls fn for each selected dead letter, printing its output as a JSON line. A
-// failure is reported and the rest still go ahead: one bad id must not stop a batch replay.
-// With --all, the ids are collected first, so that dropping them does not shift the pages read.
-func (a *app) eachSelected(ctx context.Context, cmd *cobra.Command, op *tasks.Operator, s selection, ids []string, done string, fn func(id string) (any, error)) error {
-	if s.all {
-		for d, err := range op.ListDeadLetters(ctx, tasks.DeadLetterQuery{Class: tasks.ErrorClass(s.class)}) {
-			if err != nil {
-				return err
-			}
-			ids = append(ids, d.TaskID)
-		}
+// ofClass is " of class C" when the selection names a class, for messages.
+func (s *selection) ofClass() string {
+	if s.class == "" {
+		return ""
 	}
+	return " of class " + s.class
+}
+
+// selected is the dead letters to act on: ids as given, or with --all every one (of --class),
+// collected first, so that dropping them does not shift the pages read.
+func (a *app) selected(ctx context.Context, op *tasks.Operator, s selection, ids []string) ([]string, error) {
+	if !s.all {
+		return ids, nil
+	}
+	for d, err := range op.ListDeadLetters(ctx, tasks.DeadLetterQuery{Class: tasks.ErrorClass(s.class)}) {
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, d.TaskID)
+	}
+	return ids, nil
+}
+
+// each calls fn for each dead letter of ids, printing its output as a JSON line. A failure is
+// reported and the rest still go ahead: one bad id must not stop a batch replay.
+func (a *app) each(ctx context.Context, cmd *cobra.Command, ids []string, done string, fn func(id string) (any, error)) error {
 	failures := 0
 	for _, id := range ids {
 		out, err := fn(id)

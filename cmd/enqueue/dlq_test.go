@@ -182,7 +182,7 @@ func TestDLQDelete(t *testing.T) {
 			`enqueue: dlq delete: no dead letter with task id or key "` + one + `"`,
 			"enqueue: dlq delete: 1 of 1 dead letters could not be deleted",
 		}},
-		{"--all of a class", []string{"dlq", "delete", "--all", "--class", "invalid"}, 0, []string{inv1, inv2}, nil},
+		{"--all of a class", []string{"dlq", "delete", "--all", "--class", "invalid", "--yes"}, 0, []string{inv1, inv2}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

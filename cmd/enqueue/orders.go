@@ -114,20 +114,15 @@ func readAtMost(r io.Reader, l layout) ([]byte, error) {
 
 // parseOrder decodes one order strictly, applies the command line's defaults and validates it.
 func parseOrder(line int, data []byte, d orderDefaults) parsedOrder {
-	p := parsedOrder{line: line}
-	o, err := tasks.DecodeOrder(data)
-	if err != nil {
-		p.err = err
-		return p
-	}
-	if d.key != "" {
-		o.IdempotencyKey = d.key
-	}
-	if o.ProjectID == "" {
-		o.ProjectID = d.projectID
-	}
-	p.order, p.err = o, o.Validate()
-	return p
+	o, err := tasks.ParseOrder(data, func(o *tasks.Order) {
+		if d.key != "" {
+			o.IdempotencyKey = d.key
+		}
+		if o.ProjectID == "" {
+			o.ProjectID = d.projectID
+		}
+	})
+	return parsedOrder{line: line, order: o, err: err}
 }
 
 // detectLayout tells JSON Lines from one document: by the extension, or, failing that, by the

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"cphpurchase/internal/buildinfo"
 )
 
 // app is one run of the CLI: its streams, environment and settings. Commands are built from it
@@ -18,26 +20,33 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	cfg            settings
+	// terminal reports whether a stream is a terminal, where tables and prompts are for people.
+	terminal func(any) bool
 }
 
 // run executes the command line args and returns the process exit code. Errors are printed here,
 // once, as one line each on stderr; cobra is told to print neither errors nor usage.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, terminal: isTerminal}
+	return a.execute(ctx, args)
+}
+
+// execute is run on a's streams.
+func (a *app) execute(ctx context.Context, args []string) int {
 	if args == nil {
 		args = []string{} // nil would make cobra read os.Args
 	}
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	root := a.rootCmd()
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
 	ee := asExitError(err)
-	printError(stderr, cmd, ee)
+	printError(a.stderr, cmd, ee)
 	return ee.code
 }
 
@@ -100,7 +109,10 @@ func (a *app) rootCmd() *cobra.Command {
 		},
 	}
 	a.cfg.register(root.PersistentFlags())
-	root.AddCommand(a.submitCmd(), a.bulkCmd(), a.validateCmd(), a.statusCmd(), a.resultsCmd(), a.dlqCmd())
+	root.AddCommand(a.submitCmd(), a.bulkCmd(), a.validateCmd(), a.statusCmd(), a.resultsCmd(), a.dlqCmd(), a.queueCmd())
+	buildinfo.AddTo(root)
+	root.AddCommand(a.serveCmd())
+	root.AddCommand(a.batchCmd())
 	return root
 }
 

@@ -25,26 +25,38 @@ const statusExample = `  # By idempotency key
   enqueue status cph-3f2a9c0d5e6b7a8190a1b2c3d4e5f607
 
   # Just the result
-  enqueue status batch-2026-11/row-17 | jq .result`
+  enqueue status batch-2026-11/row-17 | jq .result
+
+  # As a table, on a terminal or not
+  enqueue status batch-2026-11/row-17 -o table`
 
 func (a *app) statusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:     "status ID",
+	cmd := &cobra.Command{
+		Use:     "status ID [-o table|json]",
 		Short:   "Show an order by task id or idempotency key",
 		Long:    statusLong,
 		Example: statusExample,
 		Args:    cobra.ExactArgs(1),
-		RunE: operation(func(cmd *cobra.Command, args []string) error {
-			return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
-				st, err := op.Status(ctx, args[0])
-				if errors.Is(err, tasks.ErrNotFound) {
-					return failed(fmt.Errorf("no order with task id or key %q", args[0]))
-				}
-				if err != nil {
-					return err
-				}
-				return printJSON(a.stdout, st)
-			})
-		}),
 	}
+	format := outputFlag(cmd)
+	cmd.RunE = operation(func(cmd *cobra.Command, args []string) error {
+		f, err := a.outputFormat(*format)
+		if err != nil {
+			return err
+		}
+		return a.withOperator(cmd, func(ctx context.Context, op *tasks.Operator) error {
+			st, err := op.Status(ctx, args[0])
+			if errors.Is(err, tasks.ErrNotFound) {
+				return failed(fmt.Errorf("no order with task id or key %q", args[0]))
+			}
+			if err != nil {
+				return err
+			}
+			if f == outputTable {
+				return printStatus(a.stdout, st)
+			}
+			return printJSON(a.stdout, st)
+		})
+	})
+	return cmd
 }

@@ -37,13 +37,21 @@ when the key was submitted before with the same request (nothing new is enqueued
 so nothing is enqueued and it exits 2.
 
 With --wait, it then waits for the order's terminal result and prints that instead: exit 0 when
-it succeeded, 1 when it was dead-lettered or the wait timed out (the order stays queued).`
+it succeeded, 1 when it was dead-lettered or the wait timed out (the order stays queued).
+
+With --wait=ready, it waits longer: until the bought order's servers and phones are usable, and
+prints its readiness event ({"state":"ready|failed|timed_out","servers":[…],…}); exit 0 when it
+is ready, 1 when it failed, timed out (READINESS_DEADLINE), was dead-lettered (its result is
+printed then), or was not over within 2 hours. It needs the workers' READINESS_TRACKING on.`
 
 const submitExample = `  # Submit an order and wait up to 10 minutes for its result
   enqueue submit -f order.json --wait
 
   # Wait at most 2 minutes (the duration goes after '=')
   enqueue submit -f order.json --wait=2m
+
+  # Wait until its phones are usable, not only bought
+  enqueue submit -f order.json --wait=ready
 
   # Read the order from stdin, under an idempotency key of your own
   cat order.json | enqueue submit -f - --key batch-7/row-3
@@ -54,7 +62,7 @@ const submitExample = `  # Submit an order and wait up to 10 minutes for its res
 func (a *app) submitCmd() *cobra.Command {
 	var (
 		file, key string
-		wait      time.Duration
+		wait      waitFlag
 	)
 	cmd := &cobra.Command{
 		Use:     "submit -f FILE|- [--key K] [--project-id P] [--wait[=DUR]]",
@@ -63,8 +71,8 @@ func (a *app) submitCmd() *cobra.Command {
 		Example: submitExample,
 		Args:    noArgs,
 		RunE: operation(func(cmd *cobra.Command, _ []string) error {
-			if cmd.Flags().Changed("wait") && wait <= 0 {
-				return usageErrorf("--wait must be a positive duration, got %s", wait)
+			if cmd.Flags().Changed("wait") && wait.d <= 0 {
+				return usageErrorf("--wait must be a positive duration, got %s", wait.d)
 			}
 			return a.submit(cmd, file, orderDefaults{key: key, projectID: a.cfg.projectID}, wait)
 		}),
@@ -72,13 +80,13 @@ func (a *app) submitCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&file, "file", "f", "", "the order, a JSON file; - reads standard input")
 	f.StringVar(&key, "key", "", "idempotency key, replacing the order's idempotency_key")
-	f.DurationVar(&wait, "wait", 0, "wait this long for the terminal result and print it (--wait alone: "+defaultWait.String()+")")
+	f.Var(&wait, "wait", "wait this long for the terminal result and print it (--wait alone: "+defaultWait.String()+"); --wait=ready waits for usable phones")
 	f.Lookup("wait").NoOptDefVal = defaultWait.String()
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
 
-func (a *app) submit(cmd *cobra.Command, file string, d orderDefaults, wait time.Duration) error {
+func (a *app) submit(cmd *cobra.Command, file string, d orderDefaults, wait waitFlag) error {
 	parsed, err := readOrders(file, a.stdin, oneDocument, d)
 	if err != nil {
 		return err
@@ -98,10 +106,13 @@ func (a *app) submit(cmd *cobra.Command, file string, d orderDefaults, wait time
 		if err != nil {
 			return err
 		}
-		if wait <= 0 {
+		switch {
+		case wait.d <= 0:
 			return printJSON(a.stdout, res)
+		case wait.ready:
+			return a.awaitReady(ctx, op, res, wait.d)
 		}
-		return a.await(ctx, op, res, wait)
+		return a.await(ctx, op, res, wait.d)
 	})
 }
 

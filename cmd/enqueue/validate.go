@@ -50,6 +50,9 @@ func (a *app) validateCmd() *cobra.Command {
 			if sum.Invalid > 0 {
 				return invalidInput(fmt.Errorf("%s: %d of %d orders invalid", source, sum.Invalid, sum.Total))
 			}
+			if sum.Total == 0 {
+				return noOrders(source, "validate")
+			}
 			return nil
 		}),
 	}

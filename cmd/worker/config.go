@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -48,10 +49,21 @@ type config struct {
 	// Redis master that has a replica connected (ledgerMinReplicas).
 	MinReplicas    int
 	MinReplicasSet bool
-	Embedded       bool
+	// RateLimitSet tells that CPH_RATE_LIMIT was given; when it was not, `worker --embedded` uses
+	// a rate suited to trying things (embeddedRateLimit) instead of production's default.
+	RateLimitSet bool
+	Embedded     bool
 	// ConsoleToken guards the operator console on HTTP_ADDR; MaxRetry is the budget it replays with.
 	ConsoleToken cph.Secret
 	MaxRetry     int
+	// Readiness tracking (READINESS_*): following each bought order until its phones are usable;
+	// BSSEndpoint is where the payment of orders without auto-pay is read.
+	ReadinessTracking    string
+	ReadinessDeadline    time.Duration
+	ReadinessFirstCheck  time.Duration
+	ReadinessMaxInterval time.Duration
+	ReadinessRateLimit   int
+	BSSEndpoint          string
 }
 
 // env reads environment variables into defaults, remembering the first malformed one.
@@ -160,7 +172,9 @@ func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool))
 	c.IAMPassword = cph.Secret(e.str("IAM_PASSWORD", ""))
 	fs.Var(secretValue{&c.IAMPassword}, "iam-password", "IAM password; prefer the environment (IAM_PASSWORD)")
 	fs.StringVar(&c.IAMDomain, "iam-domain", e.str("IAM_DOMAIN", ""), "IAM account (domain) name (IAM_DOMAIN)")
-	fs.IntVar(&c.RateLimit, "rate-limit", e.int("CPH_RATE_LIMIT", 5), "purchase calls per second, summed over every worker on this Redis (CPH_RATE_LIMIT)")
+	c.RateLimit, c.RateLimitSet = e.int("CPH_RATE_LIMIT", 5), e.str("CPH_RATE_LIMIT", "") != ""
+	fs.Var(explicitInt{&c.RateLimit, &c.RateLimitSet}, "rate-limit", "purchase calls per second, summed over every worker on this Redis; "+
+		"with --embedded and not given: "+strconv.Itoa(embeddedRateLimit)+" (CPH_RATE_LIMIT)")
 	fs.DurationVar(&c.Timeout, "timeout", e.duration("CPH_TIMEOUT", 30*time.Second), "timeout of one purchase call (CPH_TIMEOUT)")
 	fs.IntVar(&c.Concurrency, "concurrency", e.int("WORKER_CONCURRENCY", 10), "handlers in this process (WORKER_CONCURRENCY)")
 	fs.DurationVar(&c.TaskCheck, "task-check-interval", e.duration("TASK_CHECK_INTERVAL", tasks.DefaultTaskCheckInterval), "how often an idle worker looks for new orders; an order waits up to 1.5 times this to be picked up (TASK_CHECK_INTERVAL)")
@@ -185,6 +199,12 @@ func bindFlags(fs *pflag.FlagSet, c *config, lookup func(string) (string, bool))
 	fs.IntVar(&c.MaxRetry, "max-retry", e.int("MAX_RETRY", 10), "retry budget of orders replayed from the operator console, as enqueue's (MAX_RETRY)")
 	c.MinReplicas, c.MinReplicasSet = e.int("LEDGER_MIN_REPLICAS", 0), e.str("LEDGER_MIN_REPLICAS", "") != ""
 	fs.Var(explicitInt{&c.MinReplicas, &c.MinReplicasSet}, "ledger-min-replicas", "replicas that must acknowledge a purchase's posting mark before the call goes out; when not given, 1 if the ledger's Redis is a master with a replica connected, else 0 (LEDGER_MIN_REPLICAS)")
+	fs.StringVar(&c.ReadinessTracking, "readiness-tracking", e.str("READINESS_TRACKING", "on"), "follow each bought order until its servers and phones are usable: on or off (READINESS_TRACKING)")
+	fs.DurationVar(&c.ReadinessDeadline, "readiness-deadline", e.duration("READINESS_DEADLINE", tasks.DefaultReadinessDeadline), "how long after its purchase an order may take to be ready before it is timed_out; Terraform's create timeout (READINESS_DEADLINE)")
+	fs.DurationVar(&c.ReadinessFirstCheck, "readiness-first-check", e.duration("READINESS_FIRST_CHECK", tasks.DefaultReadinessFirstCheck), "when the first look at a bought order is taken; the looks then widen (READINESS_FIRST_CHECK)")
+	fs.DurationVar(&c.ReadinessMaxInterval, "readiness-max-interval", e.duration("READINESS_MAX_INTERVAL", tasks.DefaultReadinessMaxInterval), "the longest wait between two looks at an order (READINESS_MAX_INTERVAL)")
+	fs.IntVar(&c.ReadinessRateLimit, "readiness-rate-limit", e.int("READINESS_RATE_LIMIT", tasks.DefaultReadinessRateLimit), "GET calls per second that following orders may make, summed over every worker; a budget apart from CPH_RATE_LIMIT (READINESS_RATE_LIMIT)")
+	fs.StringVar(&c.BSSEndpoint, "bss-endpoint", e.str("BSS_ENDPOINT", ""), "base URL of Huawei Cloud's BSS API, e.g. https://bss.myhuaweicloud.com, to read whether orders without auto-pay are paid (BSS_ENDPOINT)")
 	fs.BoolVar(&c.Embedded, "embedded", false, "run with an in-process Redis and CPH simulator, for trying the system; never for production")
 	return errors.Join(e.errs...)
 }
@@ -236,6 +256,16 @@ func (c *config) check() error {
 	if c.Queue == "" || c.ResultsStream == "" {
 		errs = append(errs, "PURCHASE_QUEUE and RESULTS_STREAM must not be empty")
 	}
+	// The readiness settings' zero values (a configuration built in code) mean their defaults.
+	if c.ReadinessTracking != "" && c.ReadinessTracking != "on" && c.ReadinessTracking != "off" {
+		errs = append(errs, fmt.Sprintf("READINESS_TRACKING must be on or off, got %q", c.ReadinessTracking))
+	}
+	if c.ReadinessDeadline < 0 || c.ReadinessFirstCheck < 0 || c.ReadinessMaxInterval < 0 || c.ReadinessRateLimit < 0 {
+		errs = append(errs, "READINESS_DEADLINE, READINESS_FIRST_CHECK, READINESS_MAX_INTERVAL and READINESS_RATE_LIMIT must not be negative")
+	}
+	if c.ReadinessFirstCheck > 0 && c.ReadinessMaxInterval > 0 && c.ReadinessMaxInterval < c.ReadinessFirstCheck {
+		errs = append(errs, "READINESS_MAX_INTERVAL must be at least READINESS_FIRST_CHECK")
+	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, fmt.Sprintf("LOG_FORMAT must be json or console, got %q", c.LogFormat))
 	}
@@ -251,7 +281,13 @@ func (c *config) tokenSource() (cph.TokenSource, error) {
 	case c.Token != "":
 		return cph.StaticToken(c.Token), nil
 	case c.TokenFile != "":
-		return cph.NewFileToken(c.TokenFile), nil
+		// Read once now: a file that is missing or unreadable at start is a mistake to report,
+		// not a reason to dead-letter the first order.
+		src := cph.NewFileToken(c.TokenFile)
+		if _, err := src.Token(context.Background()); err != nil {
+			return nil, fmt.Errorf("CPH_TOKEN_FILE cannot be used: %w; point it at a readable file that holds the token", err)
+		}
+		return src, nil
 	default:
 		return cph.NewIAMToken(cph.IAMConfig{
 			Endpoint: c.IAMEndpoint, Username: c.IAMUsername, Password: c.IAMPassword,

@@ -27,8 +27,9 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `demo starts an embedded worker (in-process Redis and CPH simulator, nothing installed) and
 walks through what the product promises: orders bought, an invalid order dead-lettered with its
 field errors, a throttled order bought after backing off, an order whose answer was lost found by
-reconciliation instead of being bought twice, a duplicate refused, the results stream, and a dead
-letter replayed after its cause was fixed. It takes well under a minute.`,
+reconciliation instead of being bought twice, a duplicate refused, the results stream, a dead
+letter replayed after its cause was fixed, and a batch followed from queued to ready, one of its
+orders failing on a phone. It takes well under a minute.`,
 		Example: "  worker demo\n  make demo",
 		Args:    cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command) error {
@@ -68,11 +69,13 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	script.inArrears.Store(true)
 
 	cfg := config{
-		Embedded: true, RateLimit: 5, Timeout: 3 * time.Second, Concurrency: 10, Queue: "cph-purchase",
+		Embedded: true, Timeout: 3 * time.Second, Concurrency: 10, Queue: "cph-purchase",
 		RetryBaseDelay: 300 * time.Millisecond, RetryMaxDelay: 2 * time.Second, ResultsStream: "cph:purchase:results",
 		LogLevel: "error", LogFormat: "console", ShutdownTimeout: 5 * time.Second, ReconcileGrace: time.Second,
+		ReadinessFirstCheck: 500 * time.Millisecond, ReadinessMaxInterval: time.Second, ReadinessDeadline: time.Minute,
 	}
-	emb, err := startEmbedded(&cfg, cphsim.Options{Decide: script.decide, RetryAfter: time.Second})
+	emb, err := startEmbedded(&cfg, cphsim.Options{Decide: script.decide, RetryAfter: time.Second,
+		CreateTime: demoCreateTime, Lifecycle: demoFate})
 	if err != nil {
 		return err
 	}
@@ -182,18 +185,24 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	e, _, _ := op.Ledger().Get(ctx, arrears.Key())
 	fmt.Fprintln(stdout, indent(string(e.Result)))
 
+	// Every order submitted, the invalid one included: it must have placed nothing.
+	submitted := append(orders[:len(orders):len(orders)], bad)
 	st := emb.sim.Stats()
-	say("The simulator saw %d purchase calls and placed %d orders for %d orders submitted; per server name:", st.PurchaseCalls, st.Orders, len(orders))
+	say("The simulator saw %d purchase calls and placed %d orders for %d orders submitted (%d valid, 1 invalid); per server name:",
+		st.PurchaseCalls, st.Orders, len(submitted), len(orders))
 	twice := 0
-	for _, o := range orders {
+	for _, o := range submitted {
 		n := len(emb.sim.OrdersFor(o.Request.ServerName))
-		if n > 1 {
+		if n > 1 || o == bad && n > 0 {
 			twice++
 		}
 		fmt.Fprintf(stdout, "    %-18s %d order(s)\n", o.Request.ServerName, n)
 	}
 	if twice > 0 {
-		return fmt.Errorf("demo: %d orders were bought more than once", twice)
+		return fmt.Errorf("demo: %d orders were bought more than once, or bought though invalid", twice)
+	}
+	if err := demoBatch(ctx, op, cfg.ProjectID, stdout); err != nil {
+		return err
 	}
 	say("Nothing was bought twice. Demo finished in %s.", time.Since(start).Round(100*time.Millisecond))
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
@@ -19,7 +20,20 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	if format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	return zerolog.New(w).Level(lvl).Hook(millisTimestamp{}), nil
+}
+
+// logTimeFormat is the time of every log line: RFC 3339 with milliseconds, so that the lines of
+// one second can be put in order and matched with another process's (zerolog's default has
+// whole seconds).
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// millisTimestamp stamps each line with the time in logTimeFormat. A hook of the logger's own,
+// instead of zerolog's process-wide TimeFieldFormat, so that no global has to be set first.
+type millisTimestamp struct{}
+
+func (millisTimestamp) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().Format(logTimeFormat))
 }
 
 func isTerminal(w io.Writer) bool {

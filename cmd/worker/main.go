@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"cphpurchase/internal/buildinfo"
 	"cphpurchase/internal/cph/cphsim"
 )
 
@@ -24,7 +25,7 @@ func main() {
 	defer stop()
 	// go-redis logs through one process-wide logger: set here, where the process starts, so that
 	// its lines (dial retries while Redis is away) are JSON like the worker's own.
-	redis.SetLogger(redisLogger{zerolog.New(os.Stderr).With().Timestamp().Logger()})
+	redis.SetLogger(redisLogger{zerolog.New(os.Stderr).Hook(millisTimestamp{})})
 	os.Exit(execute(ctx, os.Args[1:], os.Stdout, os.Stderr, osLookup))
 }
 
@@ -97,6 +98,7 @@ succeed. Every setting is an environment variable and a flag of the same meaning
 		return nil, err
 	}
 	root.AddCommand(newDemoCmd(stdout, stderr))
+	buildinfo.AddTo(root)
 	return root, nil
 }
 
@@ -112,8 +114,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer, simOpts cp
 			return err
 		}
 		defer emb.Close()
-		fmt.Fprintf(stdout, "REDIS_URL=%s\nCPH_ENDPOINT=%s\n", cfg.RedisURL, cfg.Endpoint)
-		log.Warn().Str("redis_url", cfg.RedisURL).Str("cph_endpoint", cfg.Endpoint).
+		emb.announce(stdout, cfg)
+		log.Warn().Str("redis_url", cfg.RedisURL).Str("cph_endpoint", cfg.Endpoint).Int("rate_limit", cfg.RateLimit).
 			Msg("embedded mode: in-process Redis and CPH simulator, for trying the system, never for production; point enqueue at this REDIS_URL")
 	}
 	if err := cfg.check(); err != nil {

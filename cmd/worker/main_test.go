@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -27,9 +29,26 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
+	// The count of orders submitted includes the invalid one, which placed none.
+	m := regexp.MustCompile(`placed \d+ orders for (\d+) orders submitted \((\d+) valid, 1 invalid\)`).FindStringSubmatch(out)
+	if m == nil || m[1] != strconv.Itoa(mustAtoi(t, m[2])+1) {
+		t.Errorf("demo's summary %q does not count the invalid order among those submitted", m)
+	}
+	if !regexp.MustCompile(`demo-invalid +0 order\(s\)`).MatchString(out) {
+		t.Error("demo does not show that the invalid order placed none")
+	}
 	if t.Failed() {
 		t.Log(out)
 	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestConfigurationMistakesExitTwo(t *testing.T) {

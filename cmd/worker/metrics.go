@@ -13,12 +13,13 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"cphpurchase/internal/buildinfo"
 	"cphpurchase/internal/redisconn"
 	"cphpurchase/internal/tasks"
 )
 
 // newMetrics builds the worker's own registry: the handler's purchase metrics, the queue and
-// dead-letter collector, the ledger Redis's durability, and Go's and the process's collectors. Its
+// dead-letter collector, the ledger Redis's durability, the build, and Go's and the process's collectors. Its
 // own, not Prometheus's global one, so that the worker exposes exactly what it registered and
 // nothing a library slipped in. durability is the reading taken at start, nil when there was none.
 func newMetrics(op *tasks.Operator, log zerolog.Logger, durability *redisconn.Durability) (*prometheus.Registry, *tasks.Metrics, error) {
@@ -34,7 +35,7 @@ func newMetrics(op *tasks.Operator, log zerolog.Logger, durability *redisconn.Du
 		Logger:      log,
 	})
 	dur := newDurabilityCollector(op.Redis(), log, durability)
-	for _, c := range []prometheus.Collector{stats, dur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+	for _, c := range []prometheus.Collector{stats, dur, buildInfoGauge(buildinfo.Read()), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -42,10 +43,23 @@ func newMetrics(op *tasks.Operator, log zerolog.Logger, durability *redisconn.Du
 	return reg, m, nil
 }
 
+// buildInfoGauge is cph_purchase_build_info: always 1, its labels naming the build, so that
+// `count by (version, revision) (cph_purchase_build_info)` follows a rollout, and its absence
+// means that no worker is scraped.
+func buildInfoGauge(info buildinfo.Info) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: tasks.MetricsNamespace, Name: "build_info",
+		Help:        "Always 1, labelled with the worker's build: module version, VCS revision (empty when the build recorded none) and Go version.",
+		ConstLabels: prometheus.Labels{"version": info.Version, "revision": info.Revision, "goversion": info.GoVersion},
+	})
+	g.Set(1)
+	return g
+}
+
 // httpMux serves the probes and /metrics on HTTP_ADDR. A scrape that meets a failing collector
-// still gets every other metric, and the failure is logged.
-func httpMux(rdb redis.UniversalClient, reg *prometheus.Registry, log zerolog.Logger) *http.ServeMux {
-	mux := healthMux(rdb)
+// still gets every other metric, and the failure is logged. ready are /readyz's checks beyond Redis.
+func httpMux(rdb redis.UniversalClient, reg *prometheus.Registry, log zerolog.Logger, ready ...func() error) *http.ServeMux {
+	mux := healthMux(rdb, ready...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{log},
 		ErrorHandling: promhttp.ContinueOnError,
@@ -88,9 +102,9 @@ func newDurabilityCollector(rdb redis.UniversalClient, log zerolog.Logger, initi
 	c := &durabilityCollector{
 		rdb: rdb, log: log, now: time.Now,
 		persistence: prometheus.NewDesc(prometheus.BuildFQName(tasks.MetricsNamespace, "ledger_redis", "persistence"),
-			"1 when the ledger's Redis keeps an append-only file (appendonly yes); 0 when a restart of Redis can lose ledger writes (nothing persisted, or RDB snapshots only); -1 when Redis does not say (CONFIG refused).", nil, nil),
+			"1 when the ledger's Redis keeps an append-only file (appendonly yes); 0 when a restart of Redis can lose ledger writes (nothing persisted, or RDB snapshots only); -1 when Redis does not say (CONFIG refused). "+tasks.FleetWideHelp, nil, nil),
 		replicas: prometheus.NewDesc(prometheus.BuildFQName(tasks.MetricsNamespace, "ledger_redis", "replicas"),
-			"Replicas connected to the ledger's Redis master (the fewest of a Cluster's masters); -1 when unknown. Compare with LEDGER_MIN_REPLICAS.", nil, nil),
+			"Replicas connected to the ledger's Redis master (the fewest of a Cluster's masters); -1 when unknown. Compare with LEDGER_MIN_REPLICAS. "+tasks.FleetWideHelp, nil, nil),
 		d: redisconn.Durability{Replicas: -1},
 	}
 	if initial != nil {

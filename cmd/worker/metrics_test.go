@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -103,11 +104,23 @@ func TestMetricsEndpoint(t *testing.T) {
 		"cph_purchase_rate_limit_wait_seconds", "cph_purchase_reconciliations_total", "cph_purchase_ledger_conflicts_total",
 		"cph_purchase_queue_tasks", "cph_purchase_queue_latency_seconds", "cph_purchase_queue_paused",
 		"cph_purchase_dead_letters", "cph_purchase_queue_stats_up", "cph_purchase_ledger_redis_persistence",
-		"cph_purchase_ledger_redis_replicas", "go_goroutines", "process_cpu_seconds_total",
+		"cph_purchase_ledger_redis_replicas", "cph_purchase_build_info", "go_goroutines", "process_cpu_seconds_total",
 	} {
 		if !strings.Contains(body, "# TYPE "+family+" ") {
 			t.Errorf("/metrics lacks the family %s", family)
 		}
+	}
+	// The gauges read from the shared Redis say that a fleet reports each value once a worker.
+	for _, family := range []string{
+		"cph_purchase_queue_tasks", "cph_purchase_queue_latency_seconds", "cph_purchase_queue_paused",
+		"cph_purchase_dead_letters", "cph_purchase_ledger_redis_persistence", "cph_purchase_ledger_redis_replicas",
+	} {
+		if !regexp.MustCompile(`(?m)^# HELP ` + family + ` .*aggregate with max, not sum`).MatchString(body) {
+			t.Errorf("%s's help does not say to aggregate it with max", family)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^cph_purchase_build_info\{goversion="go[^"]+",revision="[^"]*",version="[^"]+"\} 1$`).MatchString(body) {
+		t.Error("/metrics lacks cph_purchase_build_info with its version labels")
 	}
 	for _, secret := range []string{token, redisPassword, "SECRET", cfg.RedisURL} {
 		if strings.Contains(body, secret) {

@@ -31,6 +31,10 @@ type worker struct {
 	// sweeper dead-letters orders that asynq archived by itself, without a result.
 	sweeper *tasks.Sweeper
 	http    *http.Server
+	// creds checks the CPH credentials at start and holds the queue while the API refuses them.
+	creds *credentials
+	// readiness runs the tracking tasks on their own queue; nil when READINESS_TRACKING is off.
+	readiness *readinessServer
 }
 
 // newWorker wires a worker from a checked configuration.
@@ -73,6 +77,16 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	creds, err := newCredentials(cfg, api, op, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	policy := tasks.RetryPolicy{BaseDelay: cfg.RetryBaseDelay, MaxDelay: cfg.RetryMaxDelay}
+	readiness, err := newReadinessServer(rdb, cfg, api, tokens, policy, metrics, log)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
 	handler := tasks.NewHandler(tasks.HandlerConfig{
 		API:              api,
 		Ledger:           op.Ledger().WithMinReplicas(cfg.MinReplicas),
@@ -84,8 +98,9 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 		Policy:           cfg.ReconcilePolicy,
 		Logger:           log,
 		Observer:         metrics,
+		Credentials:      creds.watcher,
+		Tracking:         readiness.tracking(),
 	})
-	policy := tasks.RetryPolicy{BaseDelay: cfg.RetryBaseDelay, MaxDelay: cfg.RetryMaxDelay}
 	srv := tasks.NewServer(rdb, tasks.ServerConfig{
 		Queue:             cfg.Queue,
 		Concurrency:       cfg.Concurrency,
@@ -96,9 +111,9 @@ func newWorker(cfg config, log zerolog.Logger) (*worker, error) {
 		LogLevel:          asynqLevel(log.GetLevel()),
 	})
 	sweeper := tasks.NewSweeper(handler, op.Inspector(), op.DeadLetters(), time.Minute)
-	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler, sweeper: sweeper}
+	w := &worker{cfg: cfg, log: log, rdb: rdb, srv: srv, handler: handler, sweeper: sweeper, creds: creds, readiness: readiness}
 	if cfg.HTTPAddr != "" {
-		mux := httpMux(rdb, reg, log)
+		mux := httpMux(rdb, reg, log, creds.ready)
 		if err := mountConsole(mux, cfg, op, log); err != nil {
 			_ = rdb.Close()
 			return nil, err
@@ -125,19 +140,27 @@ func (w *worker) run(ctx context.Context) error {
 		}()
 		w.log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz and /metrics")
 	}
-	if err := w.rdb.Ping(ctx).Err(); err != nil {
-		w.log.Warn().Err(err).Msg("Redis is not reachable yet; the worker keeps trying and is not ready until it is")
+	if err := w.preflight(ctx); err != nil {
+		return err
 	}
 	if err := w.srv.Start(w.handler); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
 	w.sweeper.Start()
+	watching := w.creds.watch(ctx)
+	if err := w.readiness.start(); err != nil {
+		w.srv.Shutdown()
+		w.sweeper.Shutdown()
+		return err
+	}
 	w.log.Info().Str("queue", w.cfg.Queue).Int("concurrency", w.cfg.Concurrency).Int("rate_limit", w.cfg.RateLimit).
 		Int("ledger_min_replicas", w.cfg.MinReplicas).Msg("worker started")
 	<-ctx.Done()
 	w.log.Info().Dur("shutdown_timeout", w.cfg.ShutdownTimeout).Msg("shutting down: no new tasks; in-flight purchases may finish")
 	w.srv.Shutdown()
 	w.sweeper.Shutdown()
+	w.readiness.shutdown()
+	watching()
 	if w.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
