@@ -68,6 +68,8 @@ func checkCompose(pr *types.Project, documented map[string]bool) problems {
 			checkComposeSim(s, &p)
 		case s.Build == nil:
 			// not our image
+		case slices.Equal(s.Entrypoint, []string{"/enqueue"}) && len(s.Command) > 0 && s.Command[0] == "serve":
+			checkComposeIntake(pr, s, documented, &p)
 		case s.Entrypoint == nil && (len(s.Command) == 0 || strings.HasPrefix(s.Command[0], "-")):
 			// The image's /worker with flags at most; a subcommand (worker demo) is no worker.
 			workers = append(workers, name)
@@ -125,7 +127,7 @@ func checkComposeWorker(pr *types.Project, s types.ServiceConfig, documented map
 		p.addf("service %s: CPH_ENDPOINT is not set", s.Name)
 	}
 	checkComposeRedisURL(pr, s, env["REDIS_URL"], p)
-	checkComposeToken(pr, s, env["CPH_TOKEN_FILE"], p)
+	checkComposeToken(pr, s, "CPH_TOKEN_FILE", env["CPH_TOKEN_FILE"], p)
 	checkComposeHTTP(s, env["HTTP_ADDR"], p)
 
 	shutdown, err := time.ParseDuration(env["SHUTDOWN_TIMEOUT"])
@@ -194,17 +196,18 @@ func checkComposeRedisURL(pr *types.Project, s types.ServiceConfig, raw string, 
 	}
 }
 
-// checkComposeToken: CPH_TOKEN_FILE is where compose mounts a file secret given to the service.
-func checkComposeToken(pr *types.Project, s types.ServiceConfig, path string, p *problems) {
+// checkComposeToken: the file variable fileEnv (CPH_TOKEN_FILE, INTAKE_TOKEN_FILE) is where
+// compose mounts a file secret given to the service.
+func checkComposeToken(pr *types.Project, s types.ServiceConfig, fileEnv, path string, p *problems) {
 	name, ok := strings.CutPrefix(path, "/run/secrets/")
 	if !ok {
-		p.addf("service %s: CPH_TOKEN_FILE %q is not a compose secret (/run/secrets/NAME)", s.Name, path)
+		p.addf("service %s: %s %q is not a compose secret (/run/secrets/NAME)", s.Name, fileEnv, path)
 		return
 	}
 	if !slices.ContainsFunc(s.Secrets, func(ref types.ServiceSecretConfig) bool {
 		return ref.Target == name || ref.Target == "" && ref.Source == name || ref.Target == path
 	}) {
-		p.addf("service %s: CPH_TOKEN_FILE %s, but secret %s is not given to the service", s.Name, path, name)
+		p.addf("service %s: %s %s, but secret %s is not given to the service", s.Name, fileEnv, path, name)
 		return
 	}
 	if sec, ok := pr.Secrets[name]; !ok || sec.File == "" {

@@ -21,7 +21,7 @@ func TestCompose(t *testing.T) {
 	for _, p := range checkCompose(pr, documentedEnv(t)) {
 		t.Error(p)
 	}
-	want := []string{"cphsim", "enqueue", "redis", "worker-1", "worker-2"}
+	want := []string{"cphsim", "enqueue", "intake", "redis", "worker-1", "worker-2"}
 	if got := slices.Sorted(maps.Keys(pr.Services)); !slices.Equal(got, want) {
 		t.Errorf("services %v, want %v", got, want)
 	}

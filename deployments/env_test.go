@@ -22,7 +22,7 @@ const (
 // secretEnv are the settings that may carry a secret: a manifest hands them over from a secret
 // store (a Kubernetes Secret, a file), never as a literal value. REDIS_URL is one because it
 // carries the Redis password when there is one.
-var secretEnv = map[string]bool{"CPH_TOKEN": true, "IAM_PASSWORD": true, "REDIS_URL": true}
+var secretEnv = map[string]bool{"CPH_TOKEN": true, "IAM_PASSWORD": true, "REDIS_URL": true, "INTAKE_TOKEN": true}
 
 // Defaults of the worker that the manifests' invariants depend on (cmd/worker/config.go).
 const (
@@ -31,8 +31,9 @@ const (
 )
 
 // documentedEnv returns every environment variable a deployment may set: those the worker reads
-// (the literal names in cmd/worker/config.go's env lookups) and those the README's configuration
-// table documents (docs/contract.md's, such as MAX_RETRY, which enqueue reads).
+// (the literal names in cmd/worker/config.go's env lookups), those the README's configuration
+// table documents (docs/contract.md's, such as MAX_RETRY, which enqueue reads) and those of the
+// README's table of the intake's settings (`enqueue serve`).
 func documentedEnv(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
@@ -40,6 +41,9 @@ func documentedEnv(t *testing.T) map[string]bool {
 		names[n] = true
 	}
 	for _, n := range readmeEnvNames(t) {
+		names[n] = true
+	}
+	for _, n := range readmeTableEnvNames(t, intakeSettingsHeading) {
 		names[n] = true
 	}
 	return names
@@ -83,15 +87,22 @@ var envName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
 // readmeEnvNames lists the variables named in the first column of the README's configuration
 // table: the rows from "### Configuration" on that start with "| `".
-func readmeEnvNames(t *testing.T) []string {
+func readmeEnvNames(t *testing.T) []string { return readmeTableEnvNames(t, "### Configuration") }
+
+// intakeSettingsHeading heads the README's table of the intake's settings.
+const intakeSettingsHeading = "### Intake settings"
+
+// readmeTableEnvNames lists the variables named in the first column of the README's table under
+// heading: the rows from heading on that start with "| `", up to the next heading.
+func readmeTableEnvNames(t *testing.T, heading string) []string {
 	t.Helper()
 	b, err := os.ReadFile(readmeFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "### Configuration")
+	_, section, ok := strings.Cut(string(b), heading)
 	if !ok {
-		t.Fatalf("%s has no \"### Configuration\" section", readmeFile)
+		t.Fatalf("%s has no %q section", readmeFile, heading)
 	}
 	var names []string
 	for _, line := range strings.Split(section, "\n") {
@@ -115,7 +126,7 @@ func readmeEnvNames(t *testing.T) []string {
 // TestDocumentedEnv guards the extraction itself: if the worker's configuration or the README
 // changed shape so that names were no longer found, every check built on them would pass emptily.
 func TestDocumentedEnv(t *testing.T) {
-	worker, readme := workerEnvNames(t), readmeEnvNames(t)
+	worker, readme, intake := workerEnvNames(t), readmeEnvNames(t), readmeTableEnvNames(t, intakeSettingsHeading)
 	for _, tc := range []struct {
 		source string
 		got    []string
@@ -123,6 +134,7 @@ func TestDocumentedEnv(t *testing.T) {
 	}{
 		{workerConfigFile, worker, []string{"REDIS_URL", "CPH_ENDPOINT", "CPH_TOKEN_FILE", "HTTP_ADDR", "SHUTDOWN_TIMEOUT", "CPH_TIMEOUT"}},
 		{readmeFile, readme, []string{"REDIS_URL", "CPH_ENDPOINT", "MAX_RETRY", "IAM_PASSWORD", "SHUTDOWN_TIMEOUT"}},
+		{readmeFile + " " + intakeSettingsHeading, intake, []string{"REDIS_URL", "INTAKE_ADDR", "INTAKE_TOKEN", "INTAKE_TOKEN_FILE", "SHUTDOWN_TIMEOUT"}},
 	} {
 		have := map[string]bool{}
 		for _, n := range tc.got {

@@ -21,16 +21,23 @@ type problems []string
 
 func (p *problems) addf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
 
-// checkManifests returns every broken invariant of the worker's Kubernetes manifests; documented
-// holds the environment variable names a deployment may set.
+// checkManifests returns every broken invariant of the Kubernetes manifests, the worker's and the
+// intake's (checkIntake); documented holds the environment variable names a deployment may set.
 func checkManifests(m *manifests, documented map[string]bool) problems {
 	var p problems
 	checkNamespace(m, &p)
-	if len(m.deployments) != 1 {
-		p.addf("want one Deployment (the worker), got %d", len(m.deployments))
+	workers, intakes := splitDeployments(m)
+	for _, d := range intakes {
+		checkIntake(m, d, documented, &p)
+	}
+	if len(intakes) != 1 {
+		p.addf("want one Deployment of the intake (component intake), got %d", len(intakes))
+	}
+	if len(workers) != 1 {
+		p.addf("want one Deployment (the worker), got %d", len(workers))
 		return p
 	}
-	d := m.deployments[0]
+	d := workers[0]
 	if sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector); err != nil || sel.Empty() || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 		p.addf("Deployment %s: its selector does not select its own pod template", d.Name)
 	}
@@ -42,10 +49,10 @@ func checkManifests(m *manifests, documented map[string]bool) problems {
 	}
 	env := resolveEnv(m, d, &p)
 	checkEnv(d, env, documented, &p)
-	port := checkHTTP(d, env, &p)
+	port := checkHTTP(d, env, "HTTP_ADDR", &p)
 	checkShutdown(d, env, &p)
-	checkTokenFile(m, d, env, &p)
-	checkService(m, d, port, &p)
+	checkTokenFile(m, d, env, "CPH_TOKEN_FILE", &p)
+	checkService(m, d, intakes, port, &p)
 	checkPDB(m, d, &p)
 	return p
 }
@@ -279,30 +286,31 @@ func checkEnv(d *appsv1.Deployment, env map[string]envVar, documented map[string
 	}
 }
 
-// checkHTTP: the worker listens on all of the pod's addresses, on the container port the probes
-// use: liveness on /healthz, readiness on /readyz. It returns the port.
-func checkHTTP(d *appsv1.Deployment, env map[string]envVar, p *problems) int32 {
+// checkHTTP: the container listens, at the address its variable addrEnv names (HTTP_ADDR,
+// INTAKE_ADDR), on all of the pod's addresses, on the container port the probes use: liveness on
+// /healthz, readiness on /readyz. It returns the port.
+func checkHTTP(d *appsv1.Deployment, env map[string]envVar, addrEnv string, p *problems) int32 {
 	c := d.Spec.Template.Spec.Containers[0]
-	addr, ok := env["HTTP_ADDR"]
+	addr, ok := env[addrEnv]
 	if !ok {
-		p.addf("container %s: HTTP_ADDR is not set; its default (127.0.0.1:%s) is unreachable for the kubelet's probes", c.Name, defaultHTTPPort)
+		p.addf("container %s: %s is not set; its default (on 127.0.0.1) is unreachable for the kubelet's probes", c.Name, addrEnv)
 		return 0
 	}
 	host, portStr, err := net.SplitHostPort(addr.value)
 	if err != nil {
-		p.addf("container %s: HTTP_ADDR %q: %v", c.Name, addr.value, err)
+		p.addf("container %s: %s %q: %v", c.Name, addrEnv, addr.value, err)
 		return 0
 	}
 	if host != "" && host != "0.0.0.0" && host != "::" {
-		p.addf("container %s: HTTP_ADDR %q listens on %s only; probes come to the pod's IP: use 0.0.0.0", c.Name, addr.value, host)
+		p.addf("container %s: %s %q listens on %s only; probes come to the pod's IP: use 0.0.0.0", c.Name, addrEnv, addr.value, host)
 	}
 	port, err := strconv.ParseInt(portStr, 10, 32)
 	if err != nil {
-		p.addf("container %s: HTTP_ADDR %q: port is not a number", c.Name, addr.value)
+		p.addf("container %s: %s %q: port is not a number", c.Name, addrEnv, addr.value)
 		return 0
 	}
 	if !slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.ContainerPort == int32(port) }) {
-		p.addf("container %s: HTTP_ADDR port %d is not among its ports", c.Name, port)
+		p.addf("container %s: %s port %d is not among its ports", c.Name, addrEnv, port)
 	}
 	for _, pr := range []struct {
 		kind, path string
@@ -320,7 +328,7 @@ func checkHTTP(d *appsv1.Deployment, env map[string]envVar, p *problems) int32 {
 			p.addf("container %s: %s path %q, want %s", c.Name, pr.kind, get.Path, pr.path)
 		}
 		if got, ok := containerPort(c, get.Port); !ok || got != int32(port) {
-			p.addf("container %s: %s port %s is not HTTP_ADDR's %d", c.Name, pr.kind, get.Port.String(), port)
+			p.addf("container %s: %s port %s is not %s's %d", c.Name, pr.kind, get.Port.String(), addrEnv, port)
 		}
 	}
 	return int32(port)
@@ -368,9 +376,10 @@ func checkShutdown(d *appsv1.Deployment, env map[string]envVar, p *problems) {
 	}
 }
 
-// checkTokenFile: CPH_TOKEN_FILE names a file of a mounted Secret volume whose key exists.
-func checkTokenFile(m *manifests, d *appsv1.Deployment, env map[string]envVar, p *problems) {
-	tf, ok := env["CPH_TOKEN_FILE"]
+// checkTokenFile: the variable fileEnv (CPH_TOKEN_FILE, INTAKE_TOKEN_FILE) names a file of a
+// mounted Secret volume whose key exists.
+func checkTokenFile(m *manifests, d *appsv1.Deployment, env map[string]envVar, fileEnv string, p *problems) {
+	tf, ok := env[fileEnv]
 	if !ok {
 		return
 	}
@@ -382,38 +391,42 @@ func checkTokenFile(m *manifests, d *appsv1.Deployment, env map[string]envVar, p
 		}
 		i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == vm.Name })
 		if i < 0 || spec.Volumes[i].Secret == nil {
-			p.addf("CPH_TOKEN_FILE %s: volume %s is not a Secret volume", tf.value, vm.Name)
+			p.addf("%s %s: volume %s is not a Secret volume", fileEnv, tf.value, vm.Name)
 			return
 		}
 		sv := spec.Volumes[i].Secret
 		keys, ok := m.secretKeys(sv.SecretName)
 		if !ok {
-			p.addf("CPH_TOKEN_FILE %s: Secret %q is not in the manifests", tf.value, sv.SecretName)
+			p.addf("%s %s: Secret %q is not in the manifests", fileEnv, tf.value, sv.SecretName)
 			return
 		}
 		key := rel
 		if len(sv.Items) > 0 {
 			j := slices.IndexFunc(sv.Items, func(it corev1.KeyToPath) bool { return it.Path == rel })
 			if j < 0 {
-				p.addf("CPH_TOKEN_FILE %s: no item of Secret volume %s has path %s", tf.value, vm.Name, rel)
+				p.addf("%s %s: no item of Secret volume %s has path %s", fileEnv, tf.value, vm.Name, rel)
 				return
 			}
 			key = sv.Items[j].Key
 		}
 		if !slices.Contains(keys, key) {
-			p.addf("CPH_TOKEN_FILE %s: Secret %q has no key %q", tf.value, sv.SecretName, key)
+			p.addf("%s %s: Secret %q has no key %q", fileEnv, tf.value, sv.SecretName, key)
 		}
 		return
 	}
-	p.addf("CPH_TOKEN_FILE %s is under no volume mount of the container", tf.value)
+	p.addf("%s %s is under no volume mount of the container", fileEnv, tf.value)
 }
 
-// checkService: a Service selects the worker pods and reaches their HTTP port (metrics).
-func checkService(m *manifests, d *appsv1.Deployment, port int32, p *problems) {
+// checkService: a Service selects the worker pods and reaches their HTTP port (metrics). The
+// Services of the intake's pods are checkIntake's.
+func checkService(m *manifests, d *appsv1.Deployment, intakes []*appsv1.Deployment, port int32, p *problems) {
 	pods := labels.Set(d.Spec.Template.Labels)
 	c := d.Spec.Template.Spec.Containers[0]
 	found := false
 	for _, s := range m.services {
+		if selectsAny(s, intakes) {
+			continue
+		}
 		if len(s.Spec.Selector) == 0 || !labels.SelectorFromSet(s.Spec.Selector).Matches(pods) {
 			p.addf("Service %s does not select the worker pods", s.Name)
 			continue
