@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 60s
 
-.PHONY: build test race chaos lint fmt demo bench fuzz clean deploy-check
+.PHONY: build test race chaos lint fmt demo bench fuzz clean deploy-check example
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -41,6 +41,14 @@ bench: build
 	bin/cphbench --worker bin/worker
 	$(GO) test -run '^$$' -bench . -benchmem $(if $(filter 1,$(BENCH_QUICK)),-benchtime 100ms) ./...
 
+# The example producer, examples/goproducer: a module of its own that imports cphpurchase/producer
+# as another team's service would. Vetted, built, and run against REDIS_URL (the machine's Redis
+# unless set) with a worker and the simulator, in a queue of its own that it deletes afterwards.
+example: export REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
+example: build
+	cd examples/goproducer && $(GO) vet ./... && $(GO) build -o ../../bin/goproducer .
+	examples/goproducer/run.sh bin
+
 # Long fuzzing by hand; `make test` already runs every seed corpus.
 fuzz:
 	$(GO) test ./internal/strictjson -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
@@ -51,6 +59,9 @@ clean:
 	rm -rf bin/
 
 # The Dockerfile, compose.yaml and k8s/ manifests, checked with Docker's, Compose's and Kubernetes'
-# own parsers; deployments/ is a module of its own, so that they stay out of the worker's.
+# own parsers; the alert rules with `promtool check rules` and `promtool test rules` (Debian's
+# prometheus package; skipped without it unless CI=true); the dashboard's and the rules' queries
+# against a real worker's /metrics. deployments/ is a module of its own, so that they stay out of
+# the worker's.
 deploy-check:
 	cd deployments && $(GO) vet ./... && $(GO) test ./...
