@@ -5,11 +5,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 
 	"cphpurchase/internal/cph"
+	"cphpurchase/internal/loopback"
 )
 
 // Auth is who may use the console. On loopback, whoever can reach the port is trusted, as with
@@ -25,24 +25,10 @@ type Auth struct {
 
 // check refuses an address other than loopback without a token.
 func (a Auth) check() error {
-	if a.Token == "" && !IsLoopback(a.Addr) {
+	if a.Token == "" && !loopback.Addr(a.Addr) {
 		return fmt.Errorf("the operator console on HTTP_ADDR %q is reachable beyond this machine: set CONSOLE_TOKEN (operators then sign in with it as the password), or bind HTTP_ADDR to 127.0.0.1", a.Addr)
 	}
 	return nil
-}
-
-// IsLoopback reports whether addr (host:port) accepts connections from this machine only: a
-// loopback IP or "localhost". An empty host (":9464") listens on every interface.
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // require lets a request through when no token is configured or when it carries the token. The

@@ -1,11 +1,15 @@
 // Package console is the operator console: a few server-rendered pages that show what the fleet is
-// doing (queue sizes, orders in flight, recent results) and let an operator replay or delete dead
-// letters from a browser, without writing code or learning the enqueue CLI.
+// doing (queue sizes, pending ages, a chart of the last hour, orders in flight, retries, recent
+// results), find any order by its task id or idempotency key, and let an operator replay or delete
+// dead letters (one, a selection or a whole class) and pause or resume the queue from a browser,
+// without writing code or learning the enqueue CLI.
 //
 // It is an http.Handler served under BasePath. Everything is rendered on the server from
-// html/template, with its stylesheet embedded; there is no JavaScript build and no state of its own
-// beyond a per-process CSRF token. A state-changing action is a POST from a confirmation page,
-// carrying that token, from the console's own origin.
+// html/template, with its stylesheet embedded; there is no JavaScript at all (auto-refresh is a
+// meta refresh, the chart is inline SVG). Its only state is per process: a CSRF token, the outcomes
+// of the last actions (flash banners, under random ids) and the chart's counts. A state-changing
+// action is a POST, carrying that token, from the console's own origin; every one that acts on dead
+// letters comes from a confirmation page that says what it does and to how many.
 package console
 
 import (
@@ -43,6 +47,10 @@ type Console struct {
 	op    *tasks.Operator
 	csrf  string
 	pages *pages
+	// flashes are the outcomes of the last actions, which their redirects name.
+	flashes *flashes
+	// activity counts the results stream's entries per minute, for the overview's chart.
+	activity *activity
 	// handler is the pages behind the token check and the security headers.
 	handler http.Handler
 }
@@ -68,22 +76,30 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, op: cfg.Operator, csrf: hex.EncodeToString(token), pages: pages}
+	c := &Console{cfg: cfg, op: cfg.Operator, csrf: hex.EncodeToString(token), pages: pages, flashes: newFlashes(), activity: newActivity()}
 	c.handler = securityHeaders(cfg.Auth.require(c.routes()))
 	return c, nil
 }
 
 // routes returns the pages. POSTs are behind CrossOriginProtection (Sec-Fetch-Site / Origin)
-// and the CSRF token both: the first stops a cross-site form in every current browser, the second
-// anything the first lets through (no such headers: an old browser or a non-browser client).
+// and the CSRF token both (checkForm): the first stops a cross-site form in every current browser,
+// the second anything the first lets through (no such headers: an old browser or a non-browser
+// client).
 func (c *Console) routes() *http.ServeMux {
 	cop := http.NewCrossOriginProtection()
+	post := func(h http.HandlerFunc) http.Handler { return cop.Handler(h) }
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+BasePath+"{$}", c.overview)
 	mux.Handle("GET "+BasePath+"static/", http.StripPrefix(BasePath, http.FileServerFS(staticFS)))
-	mux.HandleFunc("GET "+BasePath+"dead-letters/{id}", c.deadLetter)
+	mux.HandleFunc("GET "+BasePath+"search", c.search)
+	mux.HandleFunc("GET "+BasePath+"orders/{id}", c.order)
+	mux.HandleFunc("GET "+BasePath+"dead-letters", c.deadLetters)
 	mux.HandleFunc("GET "+BasePath+"dead-letters/{id}/{action}", c.confirm)
-	mux.Handle("POST "+BasePath+"dead-letters/{id}/{action}", cop.Handler(http.HandlerFunc(c.act)))
+	mux.Handle("POST "+BasePath+"dead-letters/{id}/{action}", post(c.act))
+	mux.HandleFunc("GET "+BasePath+"bulk/{action}", c.confirmBulk)
+	mux.Handle("POST "+BasePath+"bulk/{action}", post(c.actBulk))
+	mux.HandleFunc("GET "+BasePath+"tasks/{state}", c.delayed)
+	mux.Handle("POST "+BasePath+"queue/{action}", post(c.pauseOrResume))
 	return mux
 }
 

@@ -65,25 +65,28 @@ func TestPagesShowThePipeline(t *testing.T) {
 		t.Fatalf("overview: %d\n%s", status, page)
 	}
 	counts := section(t, page, "queue")
-	for name, want := range map[string]int{"pending": 0, "active": 1, "scheduled": 0, "retry": 0, "archived": 4, "completed": 1} {
+	for name, want := range map[string]int{"pending": 0, "active": 1, "scheduled": 0, "retry": 0, "archived": 4, "completed": 1, "dead-letters": 4} {
 		if !strings.Contains(counts, `id="count-`+name+`">`+strconv.Itoa(want)+`<`) {
 			t.Errorf("queue section lacks %s = %d:\n%s", name, want, counts)
 		}
 	}
-	dead := section(t, page, "dead-letters")
+	_, deadPage := f.get(BasePath+"dead-letters", nil)
+	dead := section(t, deadPage, "dead-letters")
 	results := section(t, page, "results")
+	orderLink := func(ref string) string { return `href="/console/orders/` + url.PathEscape(ref) + `"` }
 	checks := []struct {
 		name, where string
 		want        []string
 	}{
 		{"in flight: the held order", section(t, page, "in-flight"), []string{slow.TaskID, slow.IdempotencyKey, "slow-1"}},
-		{"dead letters: the rejection", dead, []string{arrears.TaskID, "rejected", "CPS.0006", "/console/dead-letters/" + arrears.TaskID + "/replay", "/console/dead-letters/" + arrears.TaskID + "/delete"}},
+		{"dead letters: the rejection", dead, []string{arrears.TaskID, "rejected", "CPS.0006", "/console/dead-letters/" + arrears.TaskID + "/replay", "/console/dead-letters/" + arrears.TaskID + "/delete", orderLink(arrears.TaskID)}},
 		{"dead letters: the invalid order with its fields", dead, []string{invalidID, "invalid", "request.count", "must be between 1 and 10"}},
 		{"dead letters: the undecodable order, escaped", dead, []string{"html-1", "&lt;b&gt;bold&lt;/b&gt;", "unknown field"}},
-		{"dead letters: a count", dead, []string{`<span class="n">4</span>`}},
+		{"dead letters: a count", dead, []string{`<span class="n">4</span>`, "all (4)", "invalid (3)", "rejected (1)", "auth (0)"}},
 		{"dead letters: the one without a payload can be deleted", dead, []string{"/console/dead-letters/garbage-1/delete"}},
-		{"results: the purchase", results, []string{good.IdempotencyKey, "succeeded", bought.OrderID}},
-		{"results: the dead letters", results, []string{arrears.IdempotencyKey, "dead_lettered", "rejected", "CPS.0006", "invalid-1"}},
+		{"results: the purchase, linked to its order", results, []string{good.IdempotencyKey, "succeeded", bought.OrderID, orderLink(good.IdempotencyKey)}},
+		{"results: the dead letters, linked to their orders", results, []string{arrears.IdempotencyKey, "dead_lettered", "rejected", "CPS.0006", "invalid-1", orderLink(arrears.IdempotencyKey), orderLink("invalid-1")}},
+		{"the chart counts the results", section(t, page, "activity"), []string{`id="chart-succeeded">1<`, `id="chart-dead-lettered">4<`}},
 	}
 	for _, c := range checks {
 		for _, w := range c.want {
@@ -95,13 +98,19 @@ func TestPagesShowThePipeline(t *testing.T) {
 	if strings.Contains(dead, "/console/dead-letters/garbage-1/replay") {
 		t.Error("a dead letter without a payload offers a replay")
 	}
-	if strings.Contains(page, "<b>bold</b>") {
+	if strings.Contains(page+deadPage, "<b>bold</b>") {
 		t.Error("a field name from the payload reached the page unescaped")
 	}
-	// Newest first: good-1 finished first, then arrears-1, then invalid-1.
-	iInvalid, iArrears, iGood := strings.Index(results, `data-key="invalid-1"`), strings.Index(results, `data-key="`+arrears.IdempotencyKey+`"`), strings.Index(results, `data-key="`+good.IdempotencyKey+`"`)
-	if iInvalid < 0 || iArrears < 0 || iGood < 0 || iInvalid > iArrears || iArrears > iGood {
-		t.Errorf("results not newest first: invalid %d, arrears %d, good %d", iInvalid, iArrears, iGood)
+	// Newest first, in the results and in the dead letters: good-1 finished first, then
+	// arrears-1, then invalid-1.
+	for name, list := range map[string]string{"results": results, "dead letters": dead} {
+		iInvalid, iArrears := strings.Index(list, `data-key="invalid-1"`), strings.Index(list, `data-key="`+arrears.IdempotencyKey+`"`)
+		if name == "dead letters" {
+			iInvalid, iArrears = strings.Index(list, `data-task="`+invalidID+`"`), strings.Index(list, `data-task="`+arrears.TaskID+`"`)
+		}
+		if iInvalid < 0 || iArrears < 0 || iInvalid > iArrears {
+			t.Errorf("%s not newest first: invalid-1 at %d, arrears-1 at %d", name, iInvalid, iArrears)
+		}
 	}
 
 	pages := []struct {
@@ -110,18 +119,34 @@ func TestPagesShowThePipeline(t *testing.T) {
 		want       []string
 		absent     []string
 	}{
-		{"detail of the rejection", "dead-letters/" + arrears.TaskID, 200,
-			[]string{arrears.IdempotencyKey, "rejected", "CPS.0006", "HTTP 400", "archived", `&#34;server_name&#34;: &#34;arrears-1&#34;`, "failed, 1 purchase call(s)", "/replay", "/delete"}, nil},
-		{"detail of the invalid order", "dead-letters/" + invalidID, 200,
+		{"the rejected order", "orders/" + arrears.TaskID, 200,
+			[]string{arrears.IdempotencyKey, "rejected", "CPS.0006", "HTTP 400", `id="state" class="tag state-archived">archived<`, `&#34;server_name&#34;: &#34;arrears-1&#34;`, `ledger-failed">failed<`, "purchase calls</dt><dd>1<", "/replay", "/delete", "dead_lettered"}, nil},
+		{"the rejected order by its key", "orders/" + url.PathEscape(arrears.IdempotencyKey), 200, []string{arrears.TaskID, "CPS.0006"}, nil},
+		{"the invalid order", "orders/" + invalidID, 200,
 			// An invalid order made no call and never took its key: no ledger state to show.
-			[]string{"Field errors", "request.count", "must be between 1 and 10", `&#34;count&#34;: 11`}, []string{"purchase call(s)"}},
-		{"detail of the order that was not JSON", "dead-letters/garbage-1", 200,
+			[]string{"Field errors", "request.count", "must be between 1 and 10", `&#34;count&#34;: 11`, "The ledger has no record of this key"}, nil},
+		{"the order that was not JSON", "orders/garbage-1", 200,
 			[]string{"cannot be replayed, only deleted", "/console/dead-letters/garbage-1/delete"}, []string{"/replay"}},
+		{"the bought order", "orders/" + url.PathEscape(good.IdempotencyKey), 200,
+			[]string{good.TaskID, `state-completed">completed<`, `ledger-succeeded">succeeded<`, bought.OrderID, `status-succeeded">succeeded<`, `id="lifecycle"`}, []string{`id="dead-letter"`}},
+		{"the order in flight", "orders/" + slow.TaskID, 200, []string{`state-active">active<`, "No result yet"}, nil},
+		{"an unknown order", "orders/cph-00000000000000000000000000000000", 404, []string{"No order, task or dead letter is known"}, nil},
+		{"search by key", "search?q=" + url.QueryEscape(arrears.IdempotencyKey), 200, []string{arrears.TaskID, `id="order"`}, nil},
+		{"search by task id", "search?q=" + good.TaskID, 200, []string{bought.OrderID}, nil},
+		{"search for nothing known", "search?q=nobody-knows-me", 404, []string{"No order, task or dead letter is known by &#34;nobody-knows-me&#34;"}, nil},
+		{"an empty search", "search?q=+", 400, []string{"Type a task id"}, nil},
+		{"the rejected dead letters", "dead-letters?class=rejected", 200, []string{arrears.TaskID, "Replay all 1 rejected", "Delete all 1 rejected"}, []string{"garbage-1"}},
+		{"a class that does not exist", "dead-letters?class=bogus", 400, []string{"class must be empty (every class) or one of"}, nil},
+		{"a page that is no number", "dead-letters?page=zero", 400, []string{"page must be a number from 1"}, nil},
+		{"a page past the last", "dead-letters?page=9", 200, []string{"No dead letters on page 9", `rel="prev"`}, nil},
+		{"the retries", "tasks/retry", 200, []string{"No order waits for a retry"}, nil},
+		{"the scheduled tasks", "tasks/scheduled", 200, []string{"No order is scheduled"}, nil},
+		{"an unknown task list", "tasks/archived", 404, nil, nil},
 		{"replay confirmation", "dead-letters/" + arrears.TaskID + "/replay", 200,
 			[]string{`method="post"`, `action="/console/dead-letters/` + arrears.TaskID + `/replay"`, `name="csrf"`, "Yes, replay it", "fresh retry budget"}, nil},
 		{"delete confirmation", "dead-letters/" + invalidID + "/delete", 200,
 			[]string{`action="/console/dead-letters/` + invalidID + `/delete"`, `name="csrf"`, "Yes, delete it"}, nil},
-		{"an unknown dead letter", "dead-letters/cph-00000000000000000000000000000000", 404, []string{"No such dead letter"}, nil},
+		{"an unknown dead letter", "dead-letters/cph-00000000000000000000000000000000/replay", 404, []string{"no order or task is known by it"}, []string{"replayed or deleted already"}},
 		{"an unknown action", "dead-letters/" + arrears.TaskID + "/archive", 404, nil, nil},
 		{"an unknown page", "nothing-here", 404, nil, nil},
 		{"the stylesheet", "static/console.css", 200, []string{".tag.status-succeeded"}, nil},
@@ -222,8 +247,8 @@ func TestReplayNeedsTheConfirmationForm(t *testing.T) {
 		t.Fatalf("POST replay = %d, want 303\n%s", status, body)
 	}
 	loc, err := url.Parse(location)
-	if err != nil || loc.Path != BasePath || loc.Query().Get("done") != "replayed" || loc.Query().Get("task") != en.TaskID || loc.Query().Get("status") != tasks.EnqueueEnqueued {
-		t.Fatalf("redirect to %q", location)
+	if err != nil || loc.Path != BasePath+"dead-letters" || len(loc.Query().Get("flash")) != 32 || strings.Contains(location, en.TaskID) {
+		t.Fatalf("redirect to %q: want the dead letters with an opaque flash id", location)
 	}
 	r := f.wait(en.IdempotencyKey, "succeeded")
 	if orders := f.sim.OrdersFor("replay-1"); len(orders) != 1 || r.OrderID != orders[0].OrderID {
@@ -234,10 +259,11 @@ func TestReplayNeedsTheConfirmationForm(t *testing.T) {
 	}
 	_, page := f.get(location, nil)
 	if !strings.Contains(page, "Replayed "+en.TaskID) {
-		t.Errorf("the overview does not say what was done:\n%s", page)
+		t.Errorf("the dead letters do not say what was done:\n%s", page)
 	}
-	if status, _, _ := f.post(action, map[string]string{"csrf": token}, nil); status != http.StatusNotFound {
-		t.Fatalf("second replay = %d, want 404", status)
+	status, _, body = f.post(action, map[string]string{"csrf": token}, nil)
+	if status != http.StatusNotFound || !strings.Contains(body, "replayed or deleted already") || !strings.Contains(body, `href="/console/orders/`+en.TaskID+`"`) {
+		t.Fatalf("second replay = %d, want 404 saying it was replayed already, with a link to the order\n%s", status, body)
 	}
 }
 
@@ -266,8 +292,11 @@ func TestDeleteDropsTheRecordAndTheArchivedTask(t *testing.T) {
 				t.Fatalf("delete without the form's token = %d, want 403", status)
 			}
 			status, location, body := f.post(action, map[string]string{"csrf": csrfFrom(t, confirm)}, nil)
-			if status != http.StatusSeeOther || !strings.Contains(location, "done=deleted") {
+			if status != http.StatusSeeOther || !strings.Contains(location, "flash=") {
 				t.Fatalf("POST delete = %d to %q\n%s", status, location, body)
+			}
+			if _, page := f.get(location, nil); !strings.Contains(flashOf(page), "Deleted the dead letter "+en.TaskID) {
+				t.Fatalf("no banner after the delete:\n%s", page)
 			}
 			if _, ok, _ := f.dls.Get(ctx, en.TaskID); ok {
 				t.Fatal("the dead letter is still there")
@@ -285,18 +314,6 @@ func TestDeleteDropsTheRecordAndTheArchivedTask(t *testing.T) {
 	}
 	if n := f.sim.Stats().PurchaseCalls; n != len(cases) {
 		t.Fatalf("purchase calls = %d, want %d: deleting buys nothing", n, len(cases))
-	}
-}
-
-func TestIsLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1:9464": true, "127.0.0.2:80": true, "[::1]:9464": true, "localhost:9464": true,
-		":9464": false, "0.0.0.0:9464": false, "[::]:9464": false, "10.0.0.7:9464": false,
-		"worker.internal:9464": false, "127.0.0.1": false, "": false,
-	} {
-		if got := IsLoopback(addr); got != want {
-			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
-		}
 	}
 }
 
@@ -352,10 +369,12 @@ func TestTokenIsRequiredAndChecked(t *testing.T) {
 				{"the token as the basic-auth user", basic(secretToken, "wrong"), "", false},
 				{"a wrong basic-auth password", basic("operator", "wrong"), "", false},
 				{"the stylesheet without the token", nil, "static/console.css", false},
-				{"a dead letter without the token", nil, "dead-letters/" + en.TaskID, false},
+				{"an order without the token", nil, "orders/" + en.TaskID, false},
+				{"the dead letters without the token", nil, "dead-letters", false},
 				{"the bearer token", http.Header{"Authorization": {"Bearer " + secretToken}}, "", true},
 				{"the basic-auth password", basic("operator", secretToken), "", true},
-				{"the basic-auth password, a dead letter", basic("", secretToken), "dead-letters/" + en.TaskID, true},
+				{"the basic-auth password, an order", basic("", secretToken), "orders/" + en.TaskID, true},
+				{"the basic-auth password, a bulk confirmation", basic("", secretToken), "bulk/replay?class=rejected", true},
 				{"the bearer token, a confirmation", http.Header{"Authorization": {"Bearer " + secretToken}}, "dead-letters/" + en.TaskID + "/replay", true},
 			}
 			for _, c := range cases {
@@ -425,5 +444,65 @@ func TestOverviewOfAQueueNothingWasEnqueuedTo(t *testing.T) {
 	}
 	if strings.Contains(page, `role="alert"`) {
 		t.Errorf("the overview of a new queue shows an error:\n%s", page)
+	}
+}
+
+// TestEveryActionNeedsTheTokenAndTheForm: every POST of the console, the new ones too, is refused
+// without CONSOLE_TOKEN (401), without the form's CSRF token or from another site (403), and does
+// nothing then.
+func TestEveryActionNeedsTheTokenAndTheForm(t *testing.T) {
+	f := newFixture(t, Auth{Addr: "0.0.0.0:9464", Token: cph.Secret(secretToken)})
+	en := f.deadLetter("guarded-1")
+	auth := http.Header{"Authorization": {"Bearer " + secretToken}}
+	_, page := f.get(BasePath+"dead-letters/"+en.TaskID+"/replay", auth)
+	token := csrfFrom(t, page)
+	actions := []struct {
+		path string
+		form url.Values
+	}{
+		{"dead-letters/" + en.TaskID + "/replay", url.Values{}},
+		{"dead-letters/" + en.TaskID + "/delete", url.Values{}},
+		{"bulk/replay", url.Values{"id": {en.TaskID}}},
+		{"bulk/delete", url.Values{"class": {"rejected"}, "upto": {"99999999999999"}, "n": {"1"}}},
+		{"queue/pause", url.Values{}},
+	}
+	withHeaders := func(hs ...http.Header) http.Header {
+		out := http.Header{}
+		for _, h := range hs {
+			for k, v := range h {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	for _, a := range actions {
+		for _, c := range []struct {
+			name   string
+			csrf   string
+			header http.Header
+			want   int
+		}{
+			{"no console token", token, nil, http.StatusUnauthorized},
+			{"no CSRF token", "", auth, http.StatusForbidden},
+			{"a wrong CSRF token", strings.Repeat("0", len(token)), auth, http.StatusForbidden},
+			{"from another site", token, withHeaders(auth, http.Header{"Sec-Fetch-Site": {"cross-site"}}), http.StatusForbidden},
+		} {
+			form := url.Values{}
+			for k, v := range a.form {
+				form[k] = v
+			}
+			if c.csrf != "" {
+				form.Set("csrf", c.csrf)
+			}
+			if status, _, body := f.postValues(BasePath+a.path, form, c.header); status != c.want {
+				t.Errorf("POST %s, %s = %d, want %d\n%s", a.path, c.name, status, c.want, body)
+			}
+		}
+	}
+	if _, ok, _ := f.dls.Get(context.Background(), en.TaskID); !ok {
+		t.Fatal("a refused action took the dead letter")
+	}
+	if paused, _ := f.op.Paused(context.Background()); paused {
+		t.Fatal("a refused action paused the queue")
 	}
 }

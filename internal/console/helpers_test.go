@@ -3,9 +3,11 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -44,13 +46,30 @@ type fixture struct {
 	url      string // the console's httptest server, without BasePath
 	// reject makes the simulator refuse every purchase with CPS.0006 (arrears) while true.
 	reject atomic.Bool
+	// Purchases of server names starting with "flaky" fail before the commit (503): they are
+	// retried.
 	// hold keeps purchases of server names starting with "slow" inside the API call until closed.
 	hold        chan struct{}
 	releaseOnce sync.Once
 }
 
+// fixtureConfig is how a test's fixture differs from the default.
+type fixtureConfig struct {
+	Auth Auth
+	// RetryDelay is how long a failed delivery waits before its retry (20ms when zero).
+	RetryDelay time.Duration
+}
+
 func newFixture(t *testing.T, auth Auth) *fixture {
 	t.Helper()
+	return newFixtureWith(t, fixtureConfig{Auth: auth})
+}
+
+func newFixtureWith(t *testing.T, cfg fixtureConfig) *fixture {
+	t.Helper()
+	if cfg.RetryDelay == 0 {
+		cfg.RetryDelay = 20 * time.Millisecond
+	}
 	f := &fixture{t: t, hold: make(chan struct{})}
 	f.rdb = testkit.NewRedis(t).Client
 	id := testkit.RandomID()
@@ -67,6 +86,9 @@ func newFixture(t *testing.T, auth Auth) *fixture {
 		}
 		if f.reject.Load() {
 			return cphsim.Fault{Kind: cphsim.FaultReject, Code: "CPS.0006"}
+		}
+		if strings.HasPrefix(c.ServerName, "flaky") {
+			return cphsim.Fault{Kind: cphsim.FaultFailBeforeCommit}
 		}
 		return cphsim.Fault{Kind: cphsim.FaultNone}
 	}})
@@ -89,7 +111,7 @@ func newFixture(t *testing.T, auth Auth) *fixture {
 	srv := tasks.NewServer(f.rdb, tasks.ServerConfig{
 		Queue:                    f.queue,
 		Concurrency:              4,
-		Retry:                    tasks.RetryPolicy{BaseDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond},
+		Retry:                    tasks.RetryPolicy{BaseDelay: cfg.RetryDelay, MaxDelay: 10 * cfg.RetryDelay},
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
 		ShutdownTimeout:          time.Second,
 	})
@@ -101,7 +123,7 @@ func newFixture(t *testing.T, auth Auth) *fixture {
 		srv.Shutdown()
 	})
 
-	f.console, err = New(Config{Operator: f.op, Auth: auth})
+	f.console, err = New(Config{Operator: f.op, Auth: cfg.Auth})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,11 +214,17 @@ func (f *fixture) get(path string, header http.Header) (int, string) {
 // Location and the body.
 func (f *fixture) post(path string, form map[string]string, header http.Header) (int, string, string) {
 	f.t.Helper()
-	vals := make([]string, 0, len(form))
+	vals := url.Values{}
 	for k, v := range form {
-		vals = append(vals, k+"="+v)
+		vals.Set(k, v)
 	}
-	req, err := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(strings.Join(vals, "&")))
+	return f.postValues(path, vals, header)
+}
+
+// postValues is post with a form of repeated fields.
+func (f *fixture) postValues(path string, form url.Values, header http.Header) (int, string, string) {
+	f.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -240,7 +268,7 @@ func csrfFrom(t *testing.T, page string) string {
 	return m[1]
 }
 
-// section is the part of an overview page inside <section id="id">, so that a test checks that a
+// section is the part of a page inside <section id="id">, so that a test checks that a
 // thing shows where it belongs.
 func section(t *testing.T, page, id string) string {
 	t.Helper()
@@ -254,4 +282,14 @@ func section(t *testing.T, page, id string) string {
 		t.Fatalf("section %s is not closed", id)
 	}
 	return rest[:end]
+}
+
+var flashBanner = regexp.MustCompile(`id="flash" role="status">([^<]*)</p>`)
+
+// flashOf is the text of a page's flash banner, "" when it has none.
+func flashOf(page string) string {
+	if m := flashBanner.FindStringSubmatch(page); m != nil {
+		return html.UnescapeString(m[1])
+	}
+	return ""
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -14,28 +13,32 @@ import (
 	"cphpurchase/internal/tasks"
 )
 
-// deadLettersPerPage is how many dead letters the overview lists at once.
-const deadLettersPerPage = 100
-
 // activeTasksShown bounds the in-flight list: a worker fleet runs at most its total concurrency.
 const activeTasksShown = 200
+
+// pendingAgeBounds split the pending tasks by how long they have waited.
+var pendingAgeBounds = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour}
 
 // overviewView is the overview page: the whole fleet at a glance.
 type overviewView struct {
 	frame
-	// Flash says what the last action did.
-	Flash string
+	Flash *flash
 	// Errors are the sections that could not be read; the others still show.
 	Errors []string
 	// QueueInfo is nil while the queue does not exist (nothing was ever enqueued to it).
-	QueueInfo   *asynq.QueueInfo
-	Active      []activeView
-	DeadLetters []tasks.DeadLetter
-	DeadCount   int64
-	// DeadOffset is where the listed dead letters start; Prev and Next page, -1 when none.
-	DeadOffset, PrevOffset, NextOffset int64
-	Results                            []resultView
-	ResultsLimit                       int
+	QueueInfo    *asynq.QueueInfo
+	DeadCount    int64
+	PendingAges  []ageCount
+	Chart        chartView
+	Active       []activeView
+	Results      []resultView
+	ResultsLimit int
+}
+
+// ageCount is how many pending tasks have waited for an age range.
+type ageCount struct {
+	Label string
+	N     int64
 }
 
 // activeView is one task a worker holds right now.
@@ -59,38 +62,34 @@ type resultView struct {
 	Attempts             int
 	Reconciled           bool
 	FinishedAt           time.Time
+	// Order is what the order's page is found by (orderRef).
+	Order string
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
+	f, ok := c.refreshingFrame(w, r, "Overview")
+	if !ok {
+		return
+	}
 	ctx := r.Context()
-	v := overviewView{frame: c.frame("Overview"), ResultsLimit: c.cfg.RecentResults, PrevOffset: -1, NextOffset: -1}
-	v.Flash = flash(r)
+	v := overviewView{frame: f, Flash: c.flashes.of(r), ResultsLimit: c.cfg.RecentResults}
 	fail := func(section string, err error) { v.Errors = append(v.Errors, section+": "+err.Error()) }
 
 	var err error
 	if v.QueueInfo, err = c.op.QueueInfo(); err != nil {
 		fail("queue", err)
 	}
-	if v.Active, err = c.active(); err != nil {
-		fail("in flight", err)
-	}
 	if v.DeadCount, err = c.op.CountDeadLetters(ctx); err != nil {
 		fail("dead letters", err)
 	}
-	v.DeadOffset, _ = strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
-	v.DeadOffset = max(v.DeadOffset, 0)
-	for d, err := range c.op.ListDeadLetters(ctx, tasks.DeadLetterQuery{Offset: v.DeadOffset, Limit: deadLettersPerPage}) {
-		if err != nil {
-			fail("dead letters", err)
-			break
-		}
-		v.DeadLetters = append(v.DeadLetters, d)
+	if v.PendingAges, err = c.pendingAges(ctx); err != nil {
+		fail("pending ages", err)
 	}
-	if v.DeadOffset > 0 {
-		v.PrevOffset = max(v.DeadOffset-deadLettersPerPage, 0)
+	if v.Chart, err = c.activity.chart(ctx, c.op.Redis(), c.op.ResultsStream(), time.Now()); err != nil {
+		fail("chart", err)
 	}
-	if v.DeadOffset+deadLettersPerPage < v.DeadCount {
-		v.NextOffset = v.DeadOffset + deadLettersPerPage
+	if v.Active, err = c.active(); err != nil {
+		fail("in flight", err)
 	}
 	if v.Results, err = c.recentResults(ctx); err != nil {
 		fail("results", err)
@@ -98,20 +97,22 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	c.render(w, http.StatusOK, "overview", v)
 }
 
-// flash is the sentence for the action that redirected here (Post/Redirect/Get), from the query.
-func flash(r *http.Request) string {
-	q := r.URL.Query()
-	task := q.Get("task")
-	switch q.Get("done") {
-	case "replayed":
-		if q.Get("status") == tasks.EnqueueDuplicate {
-			return fmt.Sprintf("Replay of %s: it was already on the queue; its dead letter is dropped.", task)
-		}
-		return fmt.Sprintf("Replayed %s: it is on the queue again with a fresh retry budget.", task)
-	case "deleted":
-		return fmt.Sprintf("Deleted the dead letter %s.", task)
+// pendingAges counts the pending tasks by how long they have waited, one range a bound.
+func (c *Console) pendingAges(ctx context.Context) ([]ageCount, error) {
+	total, older, err := c.op.PendingAges(ctx, time.Now(), pendingAgeBounds)
+	if err != nil {
+		return nil, err
 	}
-	return ""
+	out := make([]ageCount, 0, len(pendingAgeBounds)+1)
+	newer, label := total, "under "+humanDuration(pendingAgeBounds[0])
+	for i, b := range pendingAgeBounds {
+		out = append(out, ageCount{Label: label, N: max(newer-older[i], 0)})
+		newer = older[i]
+		if i+1 < len(pendingAgeBounds) {
+			label = humanDuration(b) + "–" + humanDuration(pendingAgeBounds[i+1])
+		}
+	}
+	return append(out, ageCount{Label: humanDuration(pendingAgeBounds[len(pendingAgeBounds)-1]) + " or more", N: newer}), nil
 }
 
 // active lists the tasks workers are processing now.
@@ -157,6 +158,7 @@ func (c *Console) recentResults(ctx context.Context) ([]resultView, error) {
 		} else {
 			v.Message = "the entry's result is not valid JSON"
 		}
+		v.Order = orderRef(v.Key, v.TaskID)
 		out = append(out, v)
 	}
 	return out, nil
