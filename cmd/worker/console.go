@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"cphpurchase/internal/console"
+	"cphpurchase/internal/loopback"
 	"cphpurchase/internal/tasks"
 )
 
@@ -14,7 +15,7 @@ import (
 // Kubernetes probes need) and CONSOLE_TOKEN is not set, it serves no console and says so: a replay
 // buys servers, and the probes and metrics must not be held hostage to the console's setting.
 func mountConsole(mux *http.ServeMux, cfg config, op *tasks.Operator, log zerolog.Logger) error {
-	if cfg.ConsoleToken == "" && !console.IsLoopback(cfg.HTTPAddr) {
+	if cfg.ConsoleToken == "" && !loopback.Addr(cfg.HTTPAddr) {
 		log.Warn().Str("addr", cfg.HTTPAddr).Msg("operator console not served: HTTP_ADDR is reachable beyond this machine; set CONSOLE_TOKEN to serve it behind that token")
 		return nil
 	}

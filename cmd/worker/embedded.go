@@ -16,6 +16,7 @@ import (
 
 	"cphpurchase/internal/cph"
 	"cphpurchase/internal/cph/cphsim"
+	"cphpurchase/internal/loopback"
 )
 
 // embeddedProject is the project id `worker --embedded` uses for orders that name none.
@@ -86,19 +87,11 @@ func embeddedRedisAddr(redisURL string) (string, error) {
 		return "127.0.0.1:0", nil
 	}
 	u, err := url.Parse(redisURL)
-	if err != nil || u.Scheme != "redis" || u.User != nil || u.Port() == "" || !isLoopback(u.Hostname()) {
+	if err != nil || u.Scheme != "redis" || u.User != nil || u.Port() == "" || !loopback.Host(u.Hostname()) {
 		return "", usageError{errors.New("--embedded serves its own Redis at REDIS_URL, which must then be " +
 			"redis://127.0.0.1:PORT/0 (loopback, no password); unset REDIS_URL for a free port")}
 	}
 	return u.Host, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // announce prints on stdout what to point enqueue at, as variables to export, and the rate limit

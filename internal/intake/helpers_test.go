@@ -241,8 +241,8 @@ func fieldPaths(r response) []string {
 	return out
 }
 
-// held is a Producer whose EnqueueMany waits, once entered, until the test releases it, and
-// which tells when a Wait begins and how it ended.
+// held is a Producer whose EnqueueMany and EnqueueBatch wait, once entered, until the test
+// releases them, and which tells when a Wait begins and how it ended.
 type held struct {
 	Producer
 	once, waitOnce  sync.Once
@@ -295,10 +295,20 @@ func (f fakeProducer) Wait(context.Context, string) (*producer.Result, error) { 
 func (f fakeProducer) Ping(context.Context) error                             { return f.err }
 
 func (h *held) EnqueueMany(ctx context.Context, orders []producer.Order) (producer.BatchResult, error) {
+	h.hold(ctx)
+	return h.Producer.EnqueueMany(ctx, orders)
+}
+
+func (h *held) EnqueueBatch(ctx context.Context, name string, orders []producer.Order) (producer.BatchResult, error) {
+	h.hold(ctx)
+	return h.Producer.EnqueueBatch(ctx, name, orders)
+}
+
+// hold signals that an enqueue was entered and waits for the test's release.
+func (h *held) hold(ctx context.Context) {
 	h.once.Do(func() { close(h.entered) })
 	<-h.resume
 	if h.beforeEnqueue != nil {
 		h.beforeEnqueue(ctx)
 	}
-	return h.Producer.EnqueueMany(ctx, orders)
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"cphpurchase/internal/console"
+	"cphpurchase/internal/loopback"
 	"cphpurchase/producer"
 )
 
@@ -88,7 +88,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Producer == nil {
 		return nil, errors.New("intake: a producer is required")
 	}
-	if !cfg.Tokens.configured() && !console.IsLoopback(cfg.Addr) {
+	if !cfg.Tokens.configured() && !loopback.Addr(cfg.Addr) {
 		return nil, fmt.Errorf("intake: INTAKE_ADDR %q is reachable beyond this machine: set INTAKE_TOKEN or INTAKE_TOKEN_FILE (clients then send it as a bearer token), or bind INTAKE_ADDR to 127.0.0.1", cfg.Addr)
 	}
 	if cfg.ShutdownTimeout <= 0 {

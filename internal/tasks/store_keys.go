@@ -133,3 +133,11 @@ func getAll(ctx context.Context, rdb redis.UniversalClient, ids []string, key fu
 	}
 	return vals, nil
 }
+
+// asynqPendingKey is asynq's list of the queue's pending task ids (internal/base.PendingKey in
+// asynq v0.26).
+func asynqPendingKey(queue string) string { return "asynq:{" + queue + "}:pending" }
+
+// asynqTaskKeyPrefix is what asynq puts before a task id to name the task's hash
+// (internal/base.TaskKeyPrefix in asynq v0.26).
+func asynqTaskKeyPrefix(queue string) string { return "asynq:{" + queue + "}:t:" }

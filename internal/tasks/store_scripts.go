@@ -362,3 +362,27 @@ if ARGV[3] == 'finish' then
 end
 return {1, ARGV[2]}
 `)
+
+// pendingAgesScript answers {length of the pending list, then for each cutoff how many tasks have
+// been pending since it or before}. The list is newest first; a task without "pending_since"
+// (enqueued by an asynq older than 0.24) counts as the oldest.
+//
+//	KEYS[1] asynq's pending list of the queue
+//	ARGV[1] asynq's task key prefix of the queue, ARGV[2…] the cutoffs (unix ns)
+var pendingAgesScript = redis.NewScript(`
+local n = redis.call('LLEN', KEYS[1])
+local out = {n}
+for i = 2, #ARGV do
+  local cutoff = tonumber(ARGV[i])
+  local lo, hi = 0, n
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local id = redis.call('LINDEX', KEYS[1], mid)
+    local since = 0
+    if id then since = tonumber(redis.call('HGET', ARGV[1] .. id, 'pending_since') or '0') or 0 end
+    if since <= cutoff then hi = mid else lo = mid + 1 end
+  end
+  table.insert(out, n - lo)
+end
+return out
+`)
