@@ -312,7 +312,8 @@ func (t *Tracking) look(ctx context.Context, tt trackTask, rec Readiness, now ti
 		}
 		if s.State != LifecycleReady {
 			var err error
-			if s, err = t.lookAtServer(ctx, tt.ProjectID, id, paid); err != nil {
+			seen := s.Status != nil
+			if s, err = t.lookAtServer(ctx, tt.ProjectID, id, paid, seen); err != nil {
 				lookErr = errors.Join(lookErr, err)
 				s = prev[id]
 				s.ServerID = id
@@ -402,17 +403,20 @@ func joinReasons(rs []string) string {
 }
 
 // lookAtServer reads one server and, once it is created, its phones. A server the API does not
-// know is gone (deleted by its owner) when its order is paid, and not created yet when its order
-// may still wait for payment (auto-pay off, no BSS to ask).
-func (t *Tracking) lookAtServer(ctx context.Context, project, id string, paid bool) (ServerReadiness, error) {
+// know is gone (deleted by its owner) only when the API showed it before (seen): one that was
+// never shown is not created yet, or not visible yet so soon after its purchase, and waits (until
+// the deadline), as does one whose order may still wait for payment (auto-pay off, no BSS to ask).
+func (t *Tracking) lookAtServer(ctx context.Context, project, id string, paid, seen bool) (ServerReadiness, error) {
 	s := ServerReadiness{ServerID: id, State: LifecycleCreating}
 	srv, err := limited(ctx, t.cfg.RateLimiter, func(ctx context.Context) (*cph.Server, error) { return t.cfg.API.GetServer(ctx, project, id) })
 	switch {
 	case cph.IsNotFound(err) && !paid:
 		s.State = LifecycleAwaitingPayment
 		return s, nil
+	case cph.IsNotFound(err) && !seen:
+		return s, nil
 	case cph.IsNotFound(err):
-		s.State, s.Reason = LifecycleFailed, fmt.Sprintf("server %s is not known to the API (deleted by its owner?)", id)
+		s.State, s.Reason = LifecycleFailed, fmt.Sprintf("server %s is not known to the API any more (deleted by its owner?)", id)
 		return s, nil
 	case err != nil:
 		return s, fmt.Errorf("server %s: %w", id, err)

@@ -386,22 +386,25 @@ func TestReadinessLookAtServer(t *testing.T) {
 		reason string
 		phones int
 		err    bool
+		// unseen: the API never showed the server before this look.
+		unseen bool
 	}{
-		{"creating", fakeLifecycleAPI{status: 1}, true, LifecycleCreating, "", 0, false},
-		{"abnormal", fakeLifecycleAPI{status: 2}, true, LifecycleFailed, "abnormal (status 2)", 0, false},
-		{"running, 150 phones over two pages", fakeLifecycleAPI{status: 5, phones: many}, true, LifecycleReady, "", 150, false},
-		{"stopped counts as created", fakeLifecycleAPI{status: 10, phones: []int{cph.PhoneStatusShutDown}}, true, LifecycleReady, "", 1, false},
-		{"running, no phone yet", fakeLifecycleAPI{status: 5}, true, LifecycleCreating, "", 0, false},
-		{"running, a phone creating", fakeLifecycleAPI{status: 5, phones: []int{2, 1}}, true, LifecycleCreating, "", 2, false},
-		{"running, a phone failed", fakeLifecycleAPI{status: 5, phones: []int{2, -8}}, true, LifecycleFailed, "failed (status -8)", 2, false},
-		{"gone", fakeLifecycleAPI{err: notFound}, true, LifecycleFailed, "not known to the API", 0, false},
-		{"not paid yet", fakeLifecycleAPI{err: notFound}, false, LifecycleAwaitingPayment, "", 0, false},
-		{"the API fails", fakeLifecycleAPI{err: &cph.Error{Class: cph.ClassAmbiguous, HTTPStatus: 502}}, true, LifecycleCreating, "", 0, true},
+		{"creating", fakeLifecycleAPI{status: 1}, true, LifecycleCreating, "", 0, false, false},
+		{"abnormal", fakeLifecycleAPI{status: 2}, true, LifecycleFailed, "abnormal (status 2)", 0, false, false},
+		{"running, 150 phones over two pages", fakeLifecycleAPI{status: 5, phones: many}, true, LifecycleReady, "", 150, false, false},
+		{"stopped counts as created", fakeLifecycleAPI{status: 10, phones: []int{cph.PhoneStatusShutDown}}, true, LifecycleReady, "", 1, false, false},
+		{"running, no phone yet", fakeLifecycleAPI{status: 5}, true, LifecycleCreating, "", 0, false, false},
+		{"running, a phone creating", fakeLifecycleAPI{status: 5, phones: []int{2, 1}}, true, LifecycleCreating, "", 2, false, false},
+		{"running, a phone failed", fakeLifecycleAPI{status: 5, phones: []int{2, -8}}, true, LifecycleFailed, "failed (status -8)", 2, false, false},
+		{"gone", fakeLifecycleAPI{err: notFound}, true, LifecycleFailed, "not known to the API", 0, false, false},
+		{"not shown yet so soon after the purchase", fakeLifecycleAPI{err: notFound}, true, LifecycleCreating, "", 0, false, true},
+		{"not paid yet", fakeLifecycleAPI{err: notFound}, false, LifecycleAwaitingPayment, "", 0, false, false},
+		{"the API fails", fakeLifecycleAPI{err: &cph.Error{Class: cph.ClassAmbiguous, HTTPStatus: 502}}, true, LifecycleCreating, "", 0, true, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := NewTracking(TrackingConfig{API: tc.api})
-			s, err := tr.lookAtServer(context.Background(), testProject, "s1", tc.paid)
+			s, err := tr.lookAtServer(context.Background(), testProject, "s1", tc.paid, !tc.unseen)
 			if (err != nil) != tc.err || s.State != tc.state || !strings.Contains(s.Reason, tc.reason) || len(s.Phones) != tc.phones {
 				t.Errorf("got %+v (%d phones), %v; want %s %q, %d phones, error %v", s, len(s.Phones), err, tc.state, tc.reason, tc.phones, tc.err)
 			}
