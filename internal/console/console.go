@@ -99,6 +99,7 @@ func (c *Console) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+BasePath+"bulk/{action}", c.confirmBulk)
 	mux.Handle("POST "+BasePath+"bulk/{action}", post(c.actBulk))
 	mux.HandleFunc("GET "+BasePath+"tasks/{state}", c.delayed)
+	mux.HandleFunc("GET "+BasePath+"batches", c.batches)
 	mux.Handle("POST "+BasePath+"queue/{action}", post(c.pauseOrResume))
 	return mux
 }

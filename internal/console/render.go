@@ -20,7 +20,7 @@ var (
 )
 
 // pageNames are the pages; each is templates/NAME.html defining "content", inside layout.html.
-var pageNames = []string{"overview", "deadletters", "order", "confirm", "bulk", "delayed", "error"}
+var pageNames = []string{"overview", "deadletters", "order", "confirm", "bulk", "delayed", "batches", "error"}
 
 // pages holds one parsed template set per page.
 type pages struct{ byName map[string]*template.Template }

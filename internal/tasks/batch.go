@@ -109,6 +109,34 @@ func (o *Operator) Batch(ctx context.Context, name string) (BatchReport, error) 
 	return rep, nil
 }
 
+// BatchSummary is one batch in the list of batches: its counts, without its members.
+type BatchSummary struct {
+	Name     string      `json:"batch"`
+	Recorded time.Time   `json:"recorded_at"`
+	Counts   BatchCounts `json:"counts"`
+}
+
+// Batches lists the newest batches, at most limit, newest first, each with its counts (what
+// `enqueue batch status` prints for one). A batch whose members have all expired is left out.
+func (o *Operator) Batches(ctx context.Context, limit int) ([]BatchSummary, error) {
+	names, at, err := batchNames(ctx, o.rdb, o.keys, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BatchSummary, 0, len(names))
+	for i, name := range names {
+		rep, err := o.Batch(ctx, name)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, BatchSummary{Name: name, Recorded: at[i], Counts: rep.Counts})
+	}
+	return out, nil
+}
+
 // batchState is the one state a key is counted in.
 func (s memberState) batchState() BatchState {
 	switch s.ledger {

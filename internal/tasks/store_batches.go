@@ -100,3 +100,18 @@ func memberStates(ctx context.Context, rdb redis.UniversalClient, keys Keys, mem
 	}
 	return out, nil
 }
+
+// batchNames returns the names of the newest batches, at most limit, newest first, with when each
+// was first recorded (Keys.Batches).
+func batchNames(ctx context.Context, rdb redis.UniversalClient, keys Keys, limit int) ([]string, []time.Time, error) {
+	zs, err := rdb.ZRevRangeWithScores(ctx, keys.Batches(), 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("list batches: %w", err)
+	}
+	names, at := make([]string, len(zs)), make([]time.Time, len(zs))
+	for i, z := range zs {
+		names[i], _ = z.Member.(string)
+		at[i] = time.UnixMilli(int64(z.Score))
+	}
+	return names, at, nil
+}
