@@ -174,15 +174,7 @@ func (c *Client) GetServer(ctx context.Context, projectID, serverID string) (*Se
 // query encodes the filter as the API's query parameters. Times are Unix seconds; a limit outside
 // 1–100 becomes 100.
 func (f ListFilter) query() url.Values {
-	q := url.Values{}
-	limit := f.Limit
-	if limit <= 0 || limit > DefaultListLimit {
-		limit = DefaultListLimit
-	}
-	q.Set("limit", strconv.Itoa(limit))
-	if f.Offset > 0 {
-		q.Set("offset", strconv.Itoa(f.Offset))
-	}
+	q := pageQuery(f.Offset, f.Limit)
 	if f.ServerName != "" {
 		q.Set("server_name", f.ServerName)
 	}
@@ -221,4 +213,18 @@ func decodeAnswer(ans *answer, out any) error {
 		}
 	}
 	return nil
+}
+
+// pageQuery is the query of one page of a list call: limit (a limit outside 1–100 becomes 100)
+// and offset.
+func pageQuery(offset, limit int) url.Values {
+	q := url.Values{}
+	if limit <= 0 || limit > DefaultListLimit {
+		limit = DefaultListLimit
+	}
+	q.Set("limit", strconv.Itoa(limit))
+	if offset > 0 {
+		q.Set("offset", strconv.Itoa(offset))
+	}
+	return q
 }

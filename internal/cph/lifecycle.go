@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
-	"strconv"
 )
 
 // The calls that follow an order after its purchase, until its servers and phones are usable:
@@ -42,15 +40,7 @@ func (c *Client) ListPhones(ctx context.Context, projectID string, f PhoneFilter
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{}
-	limit := f.Limit
-	if limit <= 0 || limit > DefaultListLimit {
-		limit = DefaultListLimit
-	}
-	q.Set("limit", strconv.Itoa(limit))
-	if f.Offset > 0 {
-		q.Set("offset", strconv.Itoa(f.Offset))
-	}
+	q := pageQuery(f.Offset, f.Limit)
 	if f.ServerID != "" {
 		q.Set("server_id", f.ServerID)
 	}
