@@ -35,11 +35,12 @@ func (s *space) operator() (*tasks.Operator, error) {
 	return tasks.NewOperator(s.rdb, tasks.OperatorConfig{Queue: s.queue, ResultsStream: s.stream, MaxRetry: bulkMaxRetry})
 }
 
-// cleanup deletes the space's keys (ours and asynq's for its queue) a page at a time, and
-// unregisters the queue. It is best effort: a key left behind costs memory, not correctness.
+// cleanup deletes the space's keys (ours, and asynq's for its queue and for the readiness queue
+// that worker processes on it run) a page at a time, and unregisters both queues. It is best effort: a key left behind costs memory, not correctness.
 func (s *space) cleanup(ctx context.Context) {
 	// The rate limiter's key starts with "rate:" (Keys.RateLimit); it also expires by itself.
-	for _, pattern := range []string{"{" + s.stream + "}*", "rate:{" + s.stream + "}*", s.stream, "asynq:{" + s.queue + "}*"} {
+	for _, pattern := range []string{"{" + s.stream + "}*", "rate:{" + s.stream + "}*", s.stream,
+		"asynq:{" + s.queue + "}*", "asynq:{" + tasks.TrackingQueue(s.queue) + "}*"} {
 		var cursor uint64
 		for range 1_000_000 { // bounded: a page per call, far more pages than any run makes
 			keys, next, err := s.rdb.Scan(ctx, cursor, pattern, 2000).Result()
@@ -54,5 +55,5 @@ func (s *space) cleanup(ctx context.Context) {
 			}
 		}
 	}
-	s.rdb.SRem(ctx, "asynq:queues", s.queue)
+	s.rdb.SRem(ctx, "asynq:queues", s.queue, tasks.TrackingQueue(s.queue))
 }
