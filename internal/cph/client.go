@@ -135,15 +135,7 @@ func (c *Client) ListServers(ctx context.Context, projectID string, f ListFilter
 	if err != nil {
 		return nil, err
 	}
-	ans, err := c.do(ctx, http.MethodGet, path, f.query(), nil)
-	if err != nil {
-		return nil, err
-	}
-	var out ServerList
-	if err := decodeAnswer(ans, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return getJSON[ServerList](ctx, c, path, f.query())
 }
 
 // GetServer reads one server (GET /v1/{project_id}/cloud-phone/servers/{server_id}). An unknown
@@ -200,6 +192,19 @@ func apiPath(segments ...string) (string, error) {
 		b.WriteString(url.PathEscape(s))
 	}
 	return b.String(), nil
+}
+
+// getJSON makes a GET call and decodes its 2xx answer into a T.
+func getJSON[T any](ctx context.Context, c *Client, path string, q url.Values) (*T, error) {
+	ans, err := c.do(ctx, http.MethodGet, path, q, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out T
+	if err := decodeAnswer(ans, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // decodeAnswer decodes a 2xx answer into out. A body that does not decode is ClassAmbiguous: the

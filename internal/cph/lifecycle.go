@@ -44,15 +44,7 @@ func (c *Client) ListPhones(ctx context.Context, projectID string, f PhoneFilter
 	if f.ServerID != "" {
 		q.Set("server_id", f.ServerID)
 	}
-	ans, err := c.do(ctx, http.MethodGet, path, q, nil)
-	if err != nil {
-		return nil, err
-	}
-	var out PhoneList
-	if err := decodeAnswer(ans, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return getJSON[PhoneList](ctx, c, path, q)
 }
 
 // CustomerOrder is the part of a BSS customer order that says whether it is paid.
