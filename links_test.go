@@ -79,12 +79,12 @@ func TestGoCommentsNameFilesOfTheRepository(t *testing.T) {
 // The checks above catch what they are for.
 func TestLinkChecksCatch(t *testing.T) {
 	root := repoRoot(t)
-	for _, p := range []string{"../shared/DESIGN.md", "DESIGN.md", "docs/nothing.md"} {
+	for _, p := range []string{"../elsewhere/DESIGN.md", "DESIGN.md", "docs/nothing.md"} {
 		if insideRepo(root, filepath.Join(root, p)) == nil {
 			t.Errorf("insideRepo accepts %s", p)
 		}
 	}
-	if got := mentionedPath.FindAllString("see ../shared/notes and docs/design.md's table, or CONTRACT.md.", -1); strings.Join(got, " ") != "../shared/notes docs/design.md CONTRACT.md" {
+	if got := mentionedPath.FindAllString("see ../elsewhere/notes and docs/design.md's table, or CONTRACT.md.", -1); strings.Join(got, " ") != "../elsewhere/notes docs/design.md CONTRACT.md" {
 		t.Errorf("mentionedPath found %q", got)
 	}
 	var links []string
