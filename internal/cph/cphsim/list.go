@@ -55,18 +55,27 @@ type listQuery struct {
 
 const maxListLimit = 100
 
-func parseListQuery(q url.Values) (listQuery, error) {
-	lq := listQuery{limit: maxListLimit, name: q.Get("server_name"), status: -1}
-	var err error
+// parsePage reads a list call's offset (at least 0) and limit (1–100, 100 when not given).
+func parsePage(q url.Values) (offset, limit int, err error) {
+	limit = maxListLimit
 	if v := q.Get("offset"); v != "" {
-		if lq.offset, err = strconv.Atoi(v); err != nil || lq.offset < 0 {
-			return lq, fmt.Errorf("offset must be an integer of at least 0, got %q", v)
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
+			return 0, 0, fmt.Errorf("offset must be an integer of at least 0, got %q", v)
 		}
 	}
 	if v := q.Get("limit"); v != "" {
-		if lq.limit, err = strconv.Atoi(v); err != nil || lq.limit < 1 || lq.limit > maxListLimit {
-			return lq, fmt.Errorf("limit must be an integer from 1 to %d, got %q", maxListLimit, v)
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxListLimit {
+			return 0, 0, fmt.Errorf("limit must be an integer from 1 to %d, got %q", maxListLimit, v)
 		}
+	}
+	return offset, limit, nil
+}
+
+func parseListQuery(q url.Values) (listQuery, error) {
+	lq := listQuery{name: q.Get("server_name"), status: -1}
+	var err error
+	if lq.offset, lq.limit, err = parsePage(q); err != nil {
+		return lq, err
 	}
 	if v := q.Get("status"); v != "" {
 		if lq.status, err = strconv.Atoi(v); err != nil || lq.status < 0 {

@@ -2,7 +2,6 @@ package cphsim
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -31,19 +30,10 @@ func (s *Server) listPhones(x *exchange, project string) {
 		return
 	}
 	q := x.r.URL.Query()
-	offset, limit := 0, maxListLimit
-	var err error
-	if v := q.Get("offset"); v != "" {
-		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
-			x.fail(http.StatusBadRequest, codeInvalidParam, "Invalid parameter: offset must be an integer of at least 0, got "+strconv.Quote(v))
-			return
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxListLimit {
-			x.fail(http.StatusBadRequest, codeInvalidParam, "Invalid parameter: limit must be an integer from 1 to 100, got "+strconv.Quote(v))
-			return
-		}
+	offset, limit, err := parsePage(q)
+	if err != nil {
+		x.fail(http.StatusBadRequest, codeInvalidParam, "Invalid parameter: "+err.Error())
+		return
 	}
 	all := s.store.phones(project, q.Get("server_id"), s.opts.Now())
 	page := all[min(offset, len(all)):min(offset+limit, len(all))]
