@@ -268,7 +268,7 @@ func (d *delivery) run(ctx context.Context) error {
 	case ClaimSucceeded:
 		d.log.Info().Msg("already bought: republishing the stored result, no API call")
 		d.writeResult(claim.Result)
-		d.track(ctx, claim.Result)
+		d.track(ctx, nil, claim.Result)
 		h.cfg.Observer.Outcome(outcomeDuplicate, "")
 		return nil
 	case ClaimFailed:

@@ -78,7 +78,11 @@ func (d *delivery) succeed(ctx context.Context, resp *cph.PurchaseResponse, reco
 		d.log.Info().Msg("another worker recorded this purchase first; keeping its result")
 	}
 	d.writeResult(stored)
-	d.track(ctx, stored)
+	if first {
+		d.track(ctx, r, nil) // stored is r's encoding: no need to decode it back
+	} else {
+		d.track(ctx, nil, stored)
+	}
 	d.h.cfg.Observer.Outcome(outcomeSucceeded, "")
 	return nil
 }

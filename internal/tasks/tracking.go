@@ -492,16 +492,22 @@ func limited[T any](ctx context.Context, l *RateLimiter, call func(context.Conte
 // scheduleWrites bounds the in-process retries of scheduling a bought order's tracking.
 const scheduleWrites = 5
 
-// track schedules the tracking of the order this delivery bought (stored is its result), when
-// tracking is on. A Redis that stays away is logged: a later delivery of the same order (asynq
-// hands back a task whose worker died) schedules it then.
-func (d *delivery) track(ctx context.Context, stored []byte) {
+// track schedules the tracking of the order this delivery bought, when tracking is on. r is its
+// result; nil decodes stored, the result as the ledger holds it (another worker's, or one
+// recorded by an earlier delivery). A Redis that stays away is logged: a later delivery of the
+// same order (asynq hands back a task whose worker died) schedules it then.
+func (d *delivery) track(ctx context.Context, r *Result, stored []byte) {
 	t := d.h.cfg.Tracking
 	if t == nil || d.order == nil {
 		return
 	}
-	var r Result
-	if err := json.Unmarshal(stored, &r); err != nil || r.Status != StatusSucceeded || r.OrderID == "" {
+	if r == nil {
+		r = new(Result)
+		if err := json.Unmarshal(stored, r); err != nil {
+			return
+		}
+	}
+	if r.Status != StatusSucceeded || r.OrderID == "" {
 		return
 	}
 	tt := trackTask{
