@@ -189,7 +189,7 @@ func (a *app) batchWait(ctx context.Context, op *tasks.Operator, name string, go
 			return err
 		}
 		if err == nil {
-			reached, final := goal.Progress(rep)
+			reached, final := goal.Progress(rep.Counts)
 			line := batchLine{Batch: rep.Name, BatchCounts: rep.Counts, Until: goal, Reached: &reached}
 			done := final == rep.Counts.Total
 			if err := show(line, final, done); err != nil {

@@ -60,7 +60,7 @@ func demoBatch(ctx context.Context, op *tasks.Operator, project string, stdout i
 			fmt.Fprintln(stdout, "    "+line)
 			last = line
 		}
-		_, final := tasks.UntilReady.Progress(rep)
+		_, final := tasks.UntilReady.Progress(rep.Counts)
 		return final == c.Total, nil
 	}); err != nil {
 		return fmt.Errorf("demo: batch %s: %w", name, err)

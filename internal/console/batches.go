@@ -36,11 +36,11 @@ func (c *Console) batches(w http.ResponseWriter, r *http.Request) {
 		v.Errors = append(v.Errors, "batches: "+err.Error())
 	}
 	for _, b := range list {
-		row := batchRow{BatchSummary: b, Ready: b.Counts.Ready}
+		row := batchRow{BatchSummary: b}
+		row.Ready, row.Final = tasks.UntilReady.Progress(b.Counts)
 		for _, n := range b.Counts.DeadLettered {
 			row.DeadLettered += n
 		}
-		row.Final = b.Counts.Ready + b.Counts.Failed + b.Counts.TimedOut + row.DeadLettered
 		if b.Counts.Total > 0 {
 			row.Percent = 100 * row.Final / b.Counts.Total
 		}

@@ -230,15 +230,28 @@ func (g BatchGoal) Final(s BatchState) bool {
 	return false
 }
 
-// Progress is how many keys of rep reached the goal, and how many are final.
-func (g BatchGoal) Progress(rep BatchReport) (reached, final int) {
-	for _, m := range rep.Members {
-		if g.Reached(m.State) {
-			reached++
+// Progress is how many keys counted in c reached the goal, and how many are final.
+func (g BatchGoal) Progress(c BatchCounts) (reached, final int) {
+	for state, n := range c.byState() {
+		if g.Reached(state) {
+			reached += n
 		}
-		if g.Final(m.State) {
-			final++
+		if g.Final(state) {
+			final += n
 		}
 	}
 	return reached, final
+}
+
+// byState is the counts by BatchState, the dead-lettered of every class together.
+func (c BatchCounts) byState() map[BatchState]int {
+	dead := 0
+	for _, n := range c.DeadLettered {
+		dead += n
+	}
+	return map[BatchState]int{
+		BatchQueued: c.Queued, BatchBuying: c.Buying, BatchBought: c.Bought,
+		BatchAwaitingPayment: c.AwaitingPayment, BatchCreating: c.Creating, BatchReady: c.Ready,
+		BatchFailed: c.Failed, BatchTimedOut: c.TimedOut, BatchDeadLettered: dead,
+	}
 }

@@ -218,10 +218,10 @@ func TestReadinessMixedBatch(t *testing.T) {
 		c.Queued+c.Buying+c.Bought+c.Creating+c.AwaitingPayment != 0 || len(c.DeadLettered) != 1 || c.DeadLettered[ClassRejected] != 1 {
 		t.Errorf("batch counts = %+v, want %+v", rep.Counts, want)
 	}
-	if reached, final := UntilReady.Progress(rep); reached != 3 || final != 7 {
+	if reached, final := UntilReady.Progress(rep.Counts); reached != 3 || final != 7 {
 		t.Errorf("until ready: %d reached, %d final; want 3, 7", reached, final)
 	}
-	if reached, _ := UntilBought.Progress(rep); reached != 6 {
+	if reached, _ := UntilBought.Progress(rep.Counts); reached != 6 {
 		t.Errorf("until bought: %d reached, want 6", reached)
 	}
 	st, err := r.op.Status(ctx, unpaid)
