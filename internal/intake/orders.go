@@ -105,13 +105,15 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	enqueue := s.cfg.Producer.EnqueueMany
-	if req.Name != "" {
-		enqueue = func(ctx context.Context, orders []producer.Order) (producer.BatchResult, error) {
-			return s.cfg.Producer.EnqueueBatch(ctx, req.Name, orders)
-		}
+	var (
+		res producer.BatchResult
+		err error
+	)
+	if ctx := context.WithoutCancel(r.Context()); req.Name != "" {
+		res, err = s.cfg.Producer.EnqueueBatch(ctx, req.Name, req.Orders)
+	} else {
+		res, err = s.cfg.Producer.EnqueueMany(ctx, req.Orders)
 	}
-	res, err := enqueue(context.WithoutCancel(r.Context()), req.Orders)
 	resp := &batchResponse{Name: req.Name, BatchResult: res}
 	ev := s.cfg.Logger.Info()
 	if err != nil {
